@@ -1,0 +1,1 @@
+"""Kafka plumbing shared by every csms process: clients, the embedded broker, admin, tail."""

@@ -1,0 +1,103 @@
+"""Kafka clients built from :class:`~contracts.settings.KafkaSettings`, and positioning helpers.
+
+Every csms process creates its producers, consumers and admin clients here, so
+security, compression and idempotence are configured in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from contracts.settings import KafkaSettings
+
+__all__ = [
+    "admin_client",
+    "assign_all",
+    "common_config",
+    "consumer",
+    "producer",
+    "seek_to_end",
+]
+
+
+def common_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap.split(","),
+        "client_id": client_id,
+        "security_protocol": kafka.security_protocol,
+    }
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        config["ssl_context"] = ssl.create_default_context(cafile=kafka.ssl_cafile or None)
+    if kafka.security_protocol.startswith("SASL"):
+        config["sasl_mechanism"] = kafka.sasl_mechanism
+        config["sasl_plain_username"] = kafka.sasl_username
+        config["sasl_plain_password"] = kafka.sasl_password
+    return config
+
+
+def producer(kafka: KafkaSettings, client_id: str, **overrides: Any) -> AIOKafkaProducer:
+    """A producer with acks=all; idempotent and compressed as the settings say."""
+    config = common_config(kafka, client_id) | {
+        "acks": "all",
+        "enable_idempotence": kafka.idempotence,
+        "compression_type": None if kafka.compression == "none" else kafka.compression,
+        "linger_ms": 2,
+    }
+    return AIOKafkaProducer(**(config | overrides))
+
+
+def consumer(
+    kafka: KafkaSettings, client_id: str, *topics: str, **overrides: Any
+) -> AIOKafkaConsumer:
+    """A consumer with manual commits (``group_id=None`` unless given: no group)."""
+    config = common_config(kafka, client_id) | {
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+    }
+    return AIOKafkaConsumer(*topics, **(config | overrides))
+
+
+def admin_client(kafka: KafkaSettings, client_id: str) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**common_config(kafka, client_id))
+
+
+async def assign_all(
+    client: AIOKafkaConsumer, topic: str, *, within: float = 10.0
+) -> list[TopicPartition]:
+    """Assign every partition of ``topic`` to a group-less consumer and return them."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        partitions = client.partitions_for_topic(topic)
+        if partitions:
+            break
+        if loop.time() > deadline:
+            raise TimeoutError(f"topic {topic} has no partitions (was it created?)")
+        await client._client.force_metadata_update()
+        await asyncio.sleep(0.1)
+    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+    client.assign(assigned)
+    return assigned
+
+
+async def seek_to_end(client: AIOKafkaConsumer, partitions: Iterable[TopicPartition]) -> None:
+    """Position at the true end of each partition, so that only later records are read.
+
+    Kafka's ListOffsets gives the end. The embedded broker answers it with the
+    base offset of the last batch plus one, which would replay most of that
+    batch; the high watermark in a fetch response is right on both, so one
+    short fetch corrects the position, and what it returned is discarded.
+    """
+    partitions = list(partitions)
+    await client.seek_to_end(*partitions)
+    await client.getmany(*partitions, timeout_ms=200)
+    for tp in partitions:
+        highwater = client.highwater(tp)
+        if highwater is not None:
+            client.seek(tp, max(highwater, await client.position(tp)))

@@ -1,0 +1,1 @@
+"""The csms gateway: terminates OCPP websockets and bridges them to Kafka."""

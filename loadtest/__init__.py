@@ -1,0 +1,1 @@
+"""The csms load-test harness: simulated charging-station fleets against any OCPP endpoint."""

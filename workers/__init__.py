@@ -1,0 +1,1 @@
+"""csms workers: stateless consumers of the OCPP event stream."""
