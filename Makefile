@@ -6,6 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# The official AsyncAPI parser, which tests/contracts/test_asyncapi.py runs with
+# node to validate contracts/asyncapi.yaml. Pinned; bumping it reinstalls.
+ASYNCAPI_PARSER := 3.6.3
+TOOLS_STAMP     := .tools/asyncapi/.installed-$(ASYNCAPI_PARSER)
+
 .PHONY: run test lint types unit fmt generate bench clean
 
 $(STAMP): pyproject.toml constraints.txt
@@ -14,6 +19,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+$(TOOLS_STAMP):
+	npm install --prefix .tools/asyncapi @asyncapi/parser@$(ASYNCAPI_PARSER) \
+		--save-exact --no-audit --no-fund --ignore-scripts
+	touch $(TOOLS_STAMP)
 
 run: $(STAMP)
 	$(BIN)/csms up
@@ -27,7 +37,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/pytest
 
 fmt: $(STAMP)
@@ -36,6 +46,7 @@ fmt: $(STAMP)
 
 generate: $(STAMP)
 	$(BIN)/python -m contracts.codegen
+	$(BIN)/python -m contracts.asyncapi
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import EntryPoint, entry_points
 
+from contracts.settings import SettingsError
+
 __all__ = ["Command", "main"]
 
 GROUP = "csms.commands"
@@ -56,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args._run(args))
+    except SettingsError as exc:
+        print(f"csms {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -42,7 +42,13 @@ def common_config(kafka: KafkaSettings, client_id: str) -> dict[str, Any]:
 
 
 def producer(kafka: KafkaSettings, client_id: str, **overrides: Any) -> AIOKafkaProducer:
-    """A producer with acks=all; idempotent and compressed as the settings say."""
+    """A producer with acks=all; idempotent and compressed as the settings say.
+
+    Command-line tools that write a record or two pass ``enable_idempotence=False``:
+    what they write is deduplicated downstream anyway (commands by ``command_id``,
+    registry records by compaction), and so they work against any broker without
+    the idempotence setting.
+    """
     config = common_config(kafka, client_id) | {
         "acks": "all",
         "enable_idempotence": kafka.idempotence,
@@ -68,7 +74,7 @@ def admin_client(kafka: KafkaSettings, client_id: str) -> AIOKafkaAdminClient:
 
 
 async def assign_all(
-    client: AIOKafkaConsumer, topic: str, *, within: float = 10.0
+    client: AIOKafkaConsumer, topic: str, *, within: float = 3.0
 ) -> list[TopicPartition]:
     """Assign every partition of ``topic`` to a group-less consumer and return them."""
     loop = asyncio.get_running_loop()
@@ -78,7 +84,9 @@ async def assign_all(
         if partitions:
             break
         if loop.time() > deadline:
-            raise TimeoutError(f"topic {topic} has no partitions (was it created?)")
+            raise TimeoutError(
+                f"topic {topic} does not exist (csms topics create makes the csms topics)"
+            )
         await client._client.force_metadata_update()
         await asyncio.sleep(0.1)
     assigned = [TopicPartition(topic, p) for p in sorted(partitions)]

@@ -75,6 +75,7 @@ async def tail(
     options: TailOptions,
     emit: Callable[[bytes], None],
     stop: asyncio.Event | None = None,
+    positioned: Callable[[], None] | None = None,
 ) -> int:
     """Emit the records of ``options.topic`` until stopped; returns how many were emitted."""
     stop = stop or asyncio.Event()
@@ -87,6 +88,8 @@ async def tail(
             await client.seek_to_beginning(*partitions)
         else:
             await seek_to_end(client, partitions)
+        if positioned is not None:
+            positioned()
         key = options.key.encode() if options.key is not None else None
         loop = asyncio.get_running_loop()
         last_record_at = loop.time()
@@ -143,7 +146,12 @@ def _run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await tail(kafka, options, emit, stop)
+        where = "the oldest record" if options.from_beginning else "the end"
+
+        def positioned() -> None:
+            print(f"csms tail: reading {options.topic} from {where}", file=sys.stderr, flush=True)
+
+        await tail(kafka, options, emit, stop, positioned)
 
     try:
         asyncio.run(main())

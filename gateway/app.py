@@ -1,0 +1,292 @@
+"""The gateway process: start everything in order, serve until SIGTERM, drain, stop in order.
+
+Start: the station registry (caught up), the Kafka producer and publisher,
+presence (caught up), the command stream (from the end), the offline responder,
+then the listeners, last, so that no station is accepted before the gateway can
+serve it.
+
+Drain on SIGTERM (ARCHITECTURE.md, "Guarantees"; RELIABILITY 28): readiness
+turns false, the listeners stop accepting, in-flight calls are answered (or time
+out), every socket is closed with 1001 spread over ``drain_close_period`` so the
+stations do not all reconnect elsewhere at once, the disconnect events and
+presence tombstones are published, and the producer is flushed, all within
+``drain_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiokafka.errors import KafkaError
+from prometheus_client import CollectorRegistry
+
+from contracts.bus.clients import producer
+from contracts.bus.follower import TopicFollower
+from contracts.bus.publisher import Publisher
+from contracts.envelopes import Presence, encode_presence, record_key
+from contracts.headers import presence_headers
+from contracts.service.runtime import ServiceRuntime, Stopping
+from contracts.topics import COMMAND_RESULTS, COMMANDS, EVENTS, PRESENCE
+from gateway.auth import Authenticator
+from gateway.commands import CommandDelivery
+from gateway.connection import CloseCode
+from gateway.metrics import GatewayMetrics
+from gateway.offline import OfflineResponder
+from gateway.presence import PresenceView
+from gateway.registry import StationRegistry
+from gateway.server import Gateway
+from gateway.settings import GatewaySettings
+from gateway.tls import server_context
+
+__all__ = ["GatewayApp", "serve"]
+
+log = logging.getLogger("gateway")
+
+HOUSEKEEPING_INTERVAL = 0.25
+
+
+class GatewayApp:
+    """The gateway and everything around it, started and stopped in order."""
+
+    def __init__(self, settings: GatewaySettings, registry: CollectorRegistry) -> None:
+        self.settings = settings
+        self.metrics = GatewayMetrics(registry)
+        instance = settings.resolved_instance_id()
+        self.stations = StationRegistry(
+            settings.kafka,
+            client_id=f"csms-gateway-{instance}-stations",
+            on_change=lambda station_id, record: self.gateway.station_changed(station_id, record),
+        )
+        self.producer = producer(settings.kafka, f"csms-gateway-{instance}")
+        self.publisher = Publisher(
+            self.producer, linger=settings.linger, on_batch_acked=self._batch_acked
+        )
+        self.gateway = Gateway(
+            settings,
+            publisher=self.publisher,
+            authenticator=Authenticator(self.stations, settings.auth),
+            metrics=self.metrics,
+        )
+        self.presence = PresenceView(
+            self.gateway.instance_id,
+            local=self.gateway.connections.get,
+            republish=self.publish_presence,
+        )
+        self.gateway.presence = self.presence
+        self.delivery = CommandDelivery(self.gateway)
+        self.gateway.commands = self.delivery
+        self.presence_follower = TopicFollower(
+            settings.kafka,
+            PRESENCE.name,
+            self.presence.on_records,
+            client_id=f"csms-gateway-{instance}-presence",
+        )
+        self.command_follower = TopicFollower(
+            settings.kafka,
+            COMMANDS.name,
+            self.delivery.on_records,
+            client_id=f"csms-gateway-{instance}-commands",
+            from_beginning=False,
+        )
+        self.offline = OfflineResponder(self.gateway, self.delivery, self.presence, settings.kafka)
+        self.servers: list[asyncio.Server] = []
+        self._housekeeping: asyncio.Task[None] | None = None
+        self.kafka_ok = False
+
+    # ------------------------------------------------------------------ readiness
+
+    def readiness(self) -> Mapping[str, bool]:
+        return {
+            **self.gateway.readiness(),
+            "kafka": self.kafka_ok,
+            "station_registry": self.stations.caught_up,
+            "presence": self.presence_follower.caught_up,
+            "listening": bool(self.servers),
+        }
+
+    def _batch_acked(self, records: int, age: float, exc: BaseException | None) -> None:
+        self.kafka_ok = exc is None
+        self.metrics.kafka_batch_ack.observe(age)
+
+    def publish_presence(self, presence: Presence) -> None:
+        self.publisher.publish(
+            PRESENCE.name,
+            record_key(presence.station_id),
+            encode_presence(presence),
+            presence_headers(presence),
+            lambda exc: None,
+        )
+
+    # ------------------------------------------------------------------ start / stop
+
+    async def start(self) -> None:
+        """Start in order; while Kafka cannot be reached, keep trying (liveness stays green)."""
+        settings = self.settings
+        await _until_started("station registry", self.stations.start, self.stations.stop)
+        await _until_started("producer", self.producer.start, self.producer.stop)
+        await self.publisher.start(EVENTS.name, PRESENCE.name, COMMAND_RESULTS.name)
+        self.kafka_ok = True
+        for name, follower in (
+            ("presence", self.presence_follower),
+            ("command stream", self.command_follower),
+        ):
+            await _until_started(name, follower.start, follower.stop)
+        await _until_started("offline responder", self.offline.start, self.offline.stop)
+        while not (
+            await self.stations.wait_caught_up(10)
+            and await self.presence_follower.wait_caught_up(10)
+        ):
+            log.warning("gateway.catching_up", extra={"stations": len(self.stations)})
+        loop = asyncio.get_running_loop()
+        gateway = self.gateway
+        self.servers.append(
+            await loop.create_server(
+                lambda: gateway.new_connection(tls=False),
+                settings.host,
+                settings.port,
+                backlog=4096,
+                reuse_port=settings.reuse_port or None,
+            )
+        )
+        if settings.tls_port is not None:
+            context = server_context(settings.tls)
+            self.servers.append(
+                await loop.create_server(
+                    lambda: gateway.new_connection(tls=True),
+                    settings.host,
+                    settings.tls_port,
+                    ssl=context,
+                    backlog=4096,
+                    reuse_port=settings.reuse_port or None,
+                    ssl_handshake_timeout=settings.handshake_timeout,
+                )
+            )
+        self._housekeeping = loop.create_task(self._housekeep(), name="gateway housekeeping")
+        log.info(
+            "gateway.started",
+            extra={
+                "instance": gateway.instance_id,
+                "port": self.port,
+                "tls_port": self.tls_port,
+                "ocpp_versions": list(gateway.versions),
+            },
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self.servers[0].sockets[0].getsockname()[1]) if self.servers else 0
+
+    @property
+    def tls_port(self) -> int | None:
+        if len(self.servers) < 2:
+            return None
+        return int(self.servers[1].sockets[0].getsockname()[1])
+
+    async def _housekeep(self) -> None:
+        last_ping = 0.0
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+            now = time.monotonic()
+            self.gateway.expire(now)
+            if now - last_ping >= 1.0:
+                self.gateway.ping_sweep(now)
+                last_ping = now
+
+    async def drain(self) -> None:
+        """Stop serving, gently (see the module docstring)."""
+        settings = self.settings
+        gateway = self.gateway
+        started = time.monotonic()
+        deadline = started + settings.drain_timeout
+        gateway.draining = True
+        log.info("gateway.draining", extra={"connections": len(gateway.connections)})
+        for server in self.servers:
+            server.close()
+        # answer what is in flight: wait for Kafka's acks and workers' replies (or their timeouts)
+        answer_by = min(deadline - settings.drain_close_period, started + settings.reply_timeout)
+        while gateway.has_calls_in_flight() and time.monotonic() < answer_by:
+            await asyncio.sleep(0.05)
+        # close every socket with 1001, spread over the close period
+        connections = list(gateway.connections.values())
+        period = max(0.0, min(settings.drain_close_period, deadline - time.monotonic() - 2.0))
+        step = period / len(connections) if connections else 0.0
+        for index, connection in enumerate(connections):
+            connection.close(CloseCode.GOING_AWAY, "server shutting down")
+            connection.close_reason = "drain"
+            if step and index % 100 == 99:
+                await asyncio.sleep(step * 100)
+        while gateway.connections and time.monotonic() < deadline - 1.0:
+            await asyncio.sleep(0.05)
+        for connection in list(gateway.connections.values()):
+            connection.abort("drain")
+        await asyncio.sleep(0)
+        await self.stop()
+        log.info(
+            "gateway.drained",
+            extra={
+                "seconds": round(time.monotonic() - started, 3),
+                "left": len(gateway.connections),
+            },
+        )
+
+    async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        for server in self.servers:
+            server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.publisher.stop(), 5)
+        await self.offline.stop()
+        await self.command_follower.stop()
+        await self.presence_follower.stop()
+        await self.stations.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.producer.stop(), 5)
+
+
+async def _until_started(
+    what: str,
+    start: Callable[[], Awaitable[object]],
+    stop: Callable[[], Awaitable[object]],
+) -> None:
+    """Run ``start`` until it succeeds, undoing half-starts with ``stop``, backing off to 10 s."""
+    delay = 0.5
+    while True:
+        try:
+            await start()
+            return
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning("gateway.kafka_unavailable", extra={"starting": what, "error": repr(exc)})
+            with contextlib.suppress(Exception):
+                await stop()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+async def serve(settings: GatewaySettings, *, stopping: Stopping | None = None) -> int:
+    """Run the gateway until SIGTERM/SIGINT (or ``stopping``), then drain."""
+    registry = CollectorRegistry()
+    app = GatewayApp(settings, registry)
+    async with ServiceRuntime(
+        settings.service, registry=registry, readiness=app.readiness, stopping=stopping
+    ) as runtime:
+        try:
+            await app.start()
+        except BaseException:
+            await app.stop()
+            raise
+        runtime.gc.freeze(reason="started")
+        print(
+            f"csms gateway: OCPP on ws://{settings.host}:{app.port}/ocpp/<station id>; "
+            f"status on port {runtime.status.port}",
+            flush=True,
+        )
+        await runtime.stopping.wait()
+        await app.drain()
+    return 0

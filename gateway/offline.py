@@ -1,0 +1,175 @@
+"""``station_offline``: the one result for a command whose station no gateway holds.
+
+Every gateway reads every command (to deliver those of its stations), so "nobody
+holds it" needs one decider per command. The gateways form a consumer group on
+``ocpp.commands.v1``; the member that owns a record's partition decides for it:
+after ``offline_grace`` seconds (time for a station that is connecting right
+now to appear in ``ocpp.presence.v1``) it looks at presence, and when no
+instance holds the station it publishes ``station_offline`` (``expired`` if the
+command's ``expires_at`` has passed). The holder of a station, if any, delivers
+and answers; the station that connects within the grace period gets the command
+from its new gateway (see :mod:`gateway.commands`).
+
+Offsets are committed once a record's decision is made, so a rebalance hands
+undecided records to the next owner; a decision made but not yet committed may
+be made twice after a crash (``station_offline`` is then published twice).
+
+Limit, documented in docs/decisions/0007-command-delivery.md: presence left
+behind by a gateway that crashed (no tombstone) names a holder that is gone;
+commands for such a station get no result until the station reconnects
+somewhere or its presence is cleared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from contracts.bus.clients import consumer, seek_to_end
+from contracts.envelopes import CommandError, decode_command
+from contracts.settings import KafkaSettings
+from contracts.topics import COMMANDS
+from gateway.commands import CommandDelivery, RecentIds
+
+if TYPE_CHECKING:
+    from gateway.presence import PresenceView
+    from gateway.server import Gateway
+
+__all__ = ["OfflineResponder"]
+
+log = logging.getLogger("gateway.offline")
+
+GROUP = "csms-gateway-offline"
+
+
+class _Positioner(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Start newly owned partitions without a committed offset at their true end."""
+
+    def __init__(self, responder: OfflineResponder) -> None:
+        self.responder = responder
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.responder.commit()
+        self.responder.forget(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        client = self.responder.client
+        fresh = [tp for tp in assigned if await client.committed(tp) is None]
+        if fresh:
+            await seek_to_end(client, fresh)
+
+
+class OfflineResponder:
+    def __init__(
+        self,
+        gateway: Gateway,
+        delivery: CommandDelivery,
+        presence: PresenceView,
+        kafka: KafkaSettings,
+    ) -> None:
+        self.gateway = gateway
+        self.delivery = delivery
+        self.presence = presence
+        self.client: AIOKafkaConsumer = consumer(
+            kafka, f"csms-gateway-{gateway.instance_id}-offline", group_id=GROUP
+        )
+        self._waiting: collections.deque[tuple[float, Any]] = collections.deque()
+        self._decided: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._seen = RecentIds(100_000)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.client.start()
+        self.client.subscribe([COMMANDS.name], listener=_Positioner(self))
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="offline responder")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(KafkaError):
+            await self.commit()
+        await self.client.stop()
+
+    def forget(self, partitions: list[TopicPartition]) -> None:
+        gone = set(partitions)
+        self._waiting = collections.deque(w for w in self._waiting if _tp(w[1]) not in gone)
+        for tp in gone:
+            self._decided.pop(tp, None)
+            self._committed.pop(tp, None)
+
+    async def commit(self) -> None:
+        due = {
+            tp: OffsetAndMetadata(offset, "")
+            for tp, offset in self._decided.items()
+            if self._committed.get(tp) != offset
+        }
+        if due:
+            await self.client.commit(due)
+            for tp, meta in due.items():
+                self._committed[tp] = meta.offset
+
+    async def _run(self) -> None:
+        grace = self.gateway.settings.offline_grace
+        last_commit = time.monotonic()
+        while True:
+            try:
+                batches = await self.client.getmany(timeout_ms=200)
+            except KafkaError as exc:
+                log.warning(
+                    "kafka.fetch_failed", extra={"topic": COMMANDS.name, "error": repr(exc)}
+                )
+                await asyncio.sleep(1.0)
+                continue
+            now = time.monotonic()
+            for records in batches.values():
+                for record in records:
+                    self._waiting.append((now + grace, record))
+            self._decide(now)
+            if now - last_commit > 1.0:
+                with contextlib.suppress(KafkaError):
+                    await self.commit()
+                last_commit = now
+
+    def _decide(self, now: float) -> None:
+        waiting = self._waiting
+        while waiting and waiting[0][0] <= now:
+            _, record = waiting.popleft()
+            self._decided[_tp(record)] = record.offset + 1
+            if record.key is None or record.value is None:
+                continue
+            station_id = record.key.decode("utf-8", "replace")
+            if station_id in self.gateway.connections or self.presence.holder(station_id):
+                continue  # a gateway holds it: that gateway answers
+            try:
+                command = decode_command(record.value)
+            except Exception:
+                continue
+            if not self._seen.add(command.command_id):
+                continue
+            if command.expires_at is not None and command.expires_at <= datetime.now(UTC):
+                status, error = (
+                    "expired",
+                    CommandError(code="Expired", description="past expires_at"),
+                )
+            else:
+                status, error = (
+                    "station_offline",
+                    CommandError(code="StationOffline", description="no gateway holds the station"),
+                )
+            self.delivery.publish(None, command, status, error=error)  # type: ignore[arg-type]
+
+
+def _tp(record: Any) -> TopicPartition:
+    return TopicPartition(record.topic, record.partition)

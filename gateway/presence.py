@@ -1,0 +1,115 @@
+"""Presence: which gateway instance holds each station, from the compacted ``ocpp.presence.v1``.
+
+Every gateway writes a record when it accepts a station and a tombstone when the
+station leaves (unless a newer connection took over), and reads the whole topic
+to know:
+
+- that a station it holds was taken over by a newer, authenticated connection
+  on another instance: it then closes its own (RELIABILITY 9, "wherever it is");
+- whether anyone holds a station, so that a command for a station nobody holds
+  ends ``station_offline`` (:mod:`gateway.commands`).
+
+Races are settled by the record's ``connected_at``: the newer connection wins.
+A tombstone that lands after a newer connection's record (the old instance
+closed late) would erase the live record; the instance holding the station
+then writes its record again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from contracts.envelopes import Presence, decode_presence
+
+if TYPE_CHECKING:
+    from gateway.connection import StationConnection
+
+__all__ = ["PresenceView"]
+
+log = logging.getLogger("gateway.presence")
+
+
+class PresenceView:
+    def __init__(
+        self,
+        instance_id: str,
+        *,
+        local: Callable[[str], StationConnection | None],
+        republish: Callable[[Presence], None],
+    ) -> None:
+        self.instance_id = instance_id
+        self._local = local
+        self._republish = republish
+        self._holders: dict[str, Presence] = {}
+        self._mine: dict[str, Presence] = {}  # stations held here, by the current connection
+
+    # ------------------------------------------------------------------ local changes
+
+    def held(self, presence: Presence) -> None:
+        self._mine[presence.station_id] = presence
+        self._holders[presence.station_id] = presence
+
+    def released(self, station_id: str, connection_id: str) -> None:
+        mine = self._mine.get(station_id)
+        if mine is not None and mine.connection_id == connection_id:
+            del self._mine[station_id]
+            holder = self._holders.get(station_id)
+            if holder is not None and holder.connection_id == connection_id:
+                del self._holders[station_id]
+
+    def owns(self, connection: StationConnection) -> bool:
+        """Is ``connection`` still the station's latest known connection (may it tombstone)?"""
+        holder = self._holders.get(connection.station_id)
+        return holder is None or holder.connection_id == connection.connection_id
+
+    def holder(self, station_id: str) -> Presence | None:
+        return self._holders.get(station_id)
+
+    def __len__(self) -> int:
+        return len(self._holders)
+
+    # ------------------------------------------------------------------ the topic
+
+    def on_records(self, records: list[Any]) -> None:
+        for record in records:
+            if record.key is None:
+                continue
+            station_id = record.key.decode("utf-8", "replace")
+            try:
+                presence = decode_presence(record.value)
+            except Exception:
+                log.warning("presence.undecodable", extra={"station_id": station_id})
+                continue
+            self._apply(station_id, presence)
+
+    def _apply(self, station_id: str, presence: Presence | None) -> None:
+        mine = self._mine.get(station_id)
+        if presence is None:
+            if mine is not None:
+                # a late tombstone from an older connection: say again that we hold it
+                self._republish(mine)
+            else:
+                self._holders.pop(station_id, None)
+            return
+        current = self._holders.get(station_id)
+        if current is not None and current.connected_at > presence.connected_at:
+            return  # an older record arriving late
+        self._holders[station_id] = presence
+        if mine is None or presence.connection_id == mine.connection_id:
+            return
+        if presence.connected_at >= mine.connected_at:
+            connection = self._local(station_id)
+            del self._mine[station_id]
+            if connection is not None and connection.connection_id == mine.connection_id:
+                log.info(
+                    "station.replaced",
+                    extra={"station_id": station_id, "by_gateway": presence.gateway_id},
+                )
+                connection.close(1000, "replaced by a newer connection")
+                connection.close_reason = "replaced"
+        else:
+            # our connection is the newer one: make sure the topic says so
+            self._holders[station_id] = mine
+            self._republish(mine)

@@ -1,0 +1,287 @@
+"""``csms stations``: add, list, disable, enable and remove stations in the registry.
+
+The registry is the compacted topic csms.stations.v1 (key = station id); every
+gateway follows it, so a change takes effect on the next handshake on every
+pod. A change writes the station's whole record, so the command first reads the
+topic to the end to keep the fields it does not change (last writer wins when
+two operators change one station at the same time).
+
+::
+
+    csms stations add CP-1 --profile 2 --site depot-7   # prints a generated password once
+    csms stations add CP-2 --profile 1 --password-stdin < password.txt
+    csms stations add CP-1 --site depot-8               # update: keeps password, profile, enabled
+    csms stations list                                  # CP-1  2  enabled  depot-8
+    csms stations disable CP-1
+    csms stations enable CP-1
+    csms stations remove CP-1                           # a tombstone
+
+Exit status: 0 done; 1 Kafka cannot be reached (or the topic is missing);
+2 a usage error (bad identity, profile or password, unknown station).
+Passwords and their hashes are never printed, except a generated password,
+once, when it is made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import getpass
+import sys
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO, cast
+from urllib.parse import quote
+
+import msgspec
+from aiokafka.errors import KafkaError
+
+from contracts.bus.clients import producer
+from contracts.bus.follower import TopicFollower
+from contracts.cli import Command
+from contracts.envelopes import StationRecord, encode_station, record_key
+from contracts.headers import station_headers, tombstone_headers
+from contracts.settings import KafkaSettings, add_arguments, load
+from contracts.topics import STATIONS
+from gateway.credentials import (
+    PasswordRejected,
+    check_password,
+    generate_password,
+    hash_password,
+)
+from gateway.handshake import InvalidIdentity, station_identity
+from gateway.registry import apply_station_records
+
+__all__ = ["SOURCE", "UsageError", "command", "read_stations", "write_station"]
+
+SOURCE = "/csms/cli/stations"
+"""The ``ce_source`` of the records this command writes."""
+
+DEFAULT_PROFILE: Literal[1, 2, 3] = 2
+READ_TIMEOUT = 30.0
+
+
+class UsageError(Exception):
+    """The command cannot do what it was asked (exit status 2); the message says why."""
+
+
+async def read_stations(
+    kafka: KafkaSettings, *, within: float = READ_TIMEOUT
+) -> dict[str, StationRecord]:
+    """Every station in the registry: csms.stations.v1 read from the beginning to the end."""
+    stations: dict[str, StationRecord] = {}
+
+    def apply(records: list[Any]) -> None:
+        apply_station_records(stations, records)
+
+    follower = TopicFollower(kafka, STATIONS.name, apply, client_id="csms-stations-cli")
+    try:
+        await follower.start()
+        if not await follower.wait_caught_up(within):
+            raise TimeoutError(f"{STATIONS.name} was not read to its end within {within:g} s")
+    finally:
+        await follower.stop()
+    return stations
+
+
+async def write_station(
+    kafka: KafkaSettings, station_id: str, station: StationRecord | None
+) -> None:
+    """Write a station's record, or its tombstone when ``station`` is ``None``."""
+    client = producer(kafka, "csms-stations-cli", enable_idempotence=False)
+    await client.start()
+    try:
+        if station is None:
+            headers = tombstone_headers(STATIONS, station_id, source=SOURCE, at=datetime.now(UTC))
+        else:
+            headers = station_headers(station, source=SOURCE)
+        await client.send_and_wait(
+            STATIONS.name, encode_station(station), key=record_key(station_id), headers=headers
+        )
+    finally:
+        await client.stop()
+
+
+def _identity(text: str) -> str:
+    """The station id as a station will present it in its URL (gateway.handshake's rules)."""
+    try:
+        identity = station_identity("/" + quote(text, safe=""))
+    except InvalidIdentity as exc:
+        raise UsageError(f"{text!r} is not a valid station identity: {exc}") from exc
+    if identity != text:
+        raise UsageError(f"{text!r} is not a valid station identity")
+    return identity
+
+
+def _describe(station: StationRecord) -> str:
+    """One line for a station: id, profile, enabled, site (tab-separated). Never the hash."""
+    state = "enabled" if station.enabled else "disabled"
+    return f"{station.station_id}\t{station.security_profile}\t{state}\t{station.site_id or '-'}"
+
+
+@dataclasses.dataclass
+class _Output:
+    out: TextIO
+    err: TextIO
+
+
+async def _add(kafka: KafkaSettings, args: argparse.Namespace, io: _Output) -> None:
+    station_id = _identity(args.station_id)
+    password: str | None = args.password
+    if args.password_stdin:
+        if sys.stdin.isatty():
+            password = getpass.getpass(f"password for {station_id}: ")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+    if password is not None:
+        try:
+            check_password(password)
+        except PasswordRejected as exc:
+            raise UsageError(str(exc)) from exc
+    if password is not None and args.profile == 3:
+        raise UsageError("security profile 3 authenticates with a certificate, not a password")
+    current = (await read_stations(kafka)).get(station_id)
+    profile = cast(
+        Literal[1, 2, 3],
+        args.profile or (current.security_profile if current else DEFAULT_PROFILE),
+    )
+    if password is not None and profile == 3:
+        raise UsageError(
+            f"{station_id} is on security profile 3: it authenticates with a certificate"
+        )
+    generated: str | None = None
+    password_hash: str | None
+    if profile == 3:
+        password_hash = None
+    elif password is not None:
+        password_hash = hash_password(password)
+    elif current is not None and current.password_hash is not None:
+        password_hash = current.password_hash
+    else:
+        generated = generate_password()
+        password_hash = hash_password(generated)
+    site_id = current.site_id if current else None
+    if args.site is not None:
+        site_id = args.site or None
+    station = StationRecord(
+        station_id=station_id,
+        security_profile=profile,
+        password_hash=password_hash,
+        site_id=site_id,
+        enabled=current.enabled if current else True,
+        updated_at=datetime.now(UTC),
+    )
+    await write_station(kafka, station_id, station)
+    print(f"{'updated' if current else 'added'}\t{_describe(station)}", file=io.out)
+    if generated is not None:
+        print(f"password\t{generated}", file=io.out)
+        print(
+            f"csms stations: the password of {station_id} is shown only now; set it on the "
+            "station (OCPP 2.0.1 BasicAuthPassword, 1.6 AuthorizationKey)",
+            file=io.err,
+        )
+
+
+async def _list(kafka: KafkaSettings, args: argparse.Namespace, io: _Output) -> None:
+    stations = await read_stations(kafka)
+    for station_id in sorted(stations):
+        print(_describe(stations[station_id]), file=io.out)
+
+
+async def _set_enabled(
+    kafka: KafkaSettings, args: argparse.Namespace, io: _Output, enabled: bool
+) -> None:
+    station_id = args.station_id
+    current = (await read_stations(kafka)).get(station_id)
+    if current is None:
+        raise UsageError(f"unknown station {station_id!r}")
+    word = "enabled" if enabled else "disabled"
+    if current.enabled == enabled:
+        print(f"unchanged\t{_describe(current)}", file=io.out)
+        return
+    station = msgspec.structs.replace(current, enabled=enabled, updated_at=datetime.now(UTC))
+    await write_station(kafka, station_id, station)
+    print(f"{word}\t{_describe(station)}", file=io.out)
+
+
+async def _remove(kafka: KafkaSettings, args: argparse.Namespace, io: _Output) -> None:
+    station_id = args.station_id
+    if station_id not in await read_stations(kafka):
+        raise UsageError(f"unknown station {station_id!r}")
+    await write_station(kafka, station_id, None)
+    print(f"removed\t{station_id}", file=io.out)
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    add = actions.add_parser(
+        "add",
+        help="add a station, or change one (fields not given are kept)",
+        description="Add a station to the registry, or change one: fields not given are kept. "
+        "Profiles 1 and 2 without a password get a generated one, printed once.",
+    )
+    add.add_argument("station_id", metavar="ID", help="the station identity (its URL's last part)")
+    secret = add.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--password", help="the station's Basic auth password (16 to 40 characters)"
+    )
+    secret.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    add.add_argument(
+        "--profile",
+        type=int,
+        choices=(1, 2, 3),
+        help=f"security profile (default for a new station: {DEFAULT_PROFILE})",
+    )
+    add.add_argument("--site", help="the station's site id (an empty value clears it)")
+    add_arguments(add, KafkaSettings)
+
+    listing = actions.add_parser("list", help="list the stations: id, profile, enabled, site")
+    add_arguments(listing, KafkaSettings)
+
+    for name, text in (
+        ("disable", "refuse the station's connections"),
+        ("enable", "accept the station's connections again"),
+        ("remove", "remove the station from the registry"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("station_id", metavar="ID", help="the station identity")
+        add_arguments(action, KafkaSettings)
+
+
+def _run(args: argparse.Namespace) -> int:
+    kafka = load(KafkaSettings, args)
+    io = _Output(sys.stdout, sys.stderr)
+    action = args.action
+    if action == "add":
+        coroutine = _add(kafka, args, io)
+    elif action == "list":
+        coroutine = _list(kafka, args, io)
+    elif action in ("disable", "enable"):
+        coroutine = _set_enabled(kafka, args, io, enabled=action == "enable")
+    else:
+        coroutine = _remove(kafka, args, io)
+    try:
+        asyncio.run(coroutine)
+    except UsageError as exc:
+        print(f"csms stations {action}: {exc}", file=io.err)
+        return 2
+    except TimeoutError as exc:
+        print(f"csms stations {action}: {exc}", file=io.err)
+        return 1
+    except (KafkaError, OSError) as exc:
+        print(
+            f"csms stations {action}: cannot reach Kafka at {kafka.bootstrap}: {exc}",
+            file=io.err,
+        )
+        return 1
+    return 0
+
+
+command = Command(
+    help="add, list, disable, enable or remove stations in the registry",
+    configure=_configure,
+    run=_run,
+)

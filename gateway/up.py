@@ -1,0 +1,194 @@
+"""``csms up``: the whole system on one machine, for development and demos (``make run``).
+
+Starts, as separate processes: the embedded broker (unless ``--kafka`` names a
+cluster), the topics, the gateway, and every worker registered in the
+``csms.workers`` entry-point group (``csms worker NAME``). Ctrl-C or SIGTERM
+stops them together, in reverse order: the gateway drains first, the broker
+goes last. If any of them dies, the others are stopped and ``csms up`` exits 1.
+
+By default it accepts unknown stations (development mode, said in the banner);
+``--auth basic`` requires stations registered with ``csms stations add``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from contracts.bus.admin import TopicSettings, create_topics
+from contracts.bus.broker import BrokerError, EmbeddedBroker
+from contracts.cli import Command
+from contracts.settings import KafkaSettings
+
+__all__ = ["command"]
+
+WORKERS_GROUP = "csms.workers"
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=9000, help="OCPP websocket port (default 9000)")
+    parser.add_argument(
+        "--status-port",
+        type=int,
+        default=9100,
+        help="gateway status port (default 9100); workers get the next ports",
+    )
+    parser.add_argument(
+        "--broker-port", type=int, default=9092, help="embedded broker port (default 9092)"
+    )
+    parser.add_argument(
+        "--kafka", metavar="BOOTSTRAP", help="use this Kafka cluster instead of the embedded broker"
+    )
+    parser.add_argument(
+        "--auth",
+        choices=["none", "basic"],
+        default="none",
+        help="none (default): accept unknown stations; basic: only registered stations",
+    )
+    parser.add_argument(
+        "--partitions", type=int, default=6, help="partitions of the topics it creates (default 6)"
+    )
+
+
+def _csms() -> str:
+    return str(Path(sys.executable).with_name("csms"))
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
+            if response.status == 200:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def _stop(processes: list[tuple[str, subprocess.Popen[bytes]]], timeout: float = 30.0) -> None:
+    for _, process in reversed(processes):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _run(args: argparse.Namespace) -> int:
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    broker: EmbeddedBroker | None = None
+    if args.kafka:
+        kafka = KafkaSettings(bootstrap=args.kafka)
+    else:
+        try:
+            broker = EmbeddedBroker(args.broker_port).start()
+        except BrokerError as exc:
+            print(f"csms up: {exc}", file=sys.stderr)
+            return 1
+        kafka = KafkaSettings(bootstrap=broker.bootstrap, idempotence=False)
+    processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+    try:
+        asyncio.run(create_topics(TopicSettings(kafka=kafka, partitions=args.partitions)))
+        env = dict(os.environ)
+        env.update(
+            {
+                "CSMS_KAFKA_BOOTSTRAP": kafka.bootstrap,
+                "CSMS_KAFKA_IDEMPOTENCE": "true" if kafka.idempotence else "false",
+                "CSMS_ALLOW_UNKNOWN_STATIONS": "true" if args.auth == "none" else "false",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        services = [
+            (
+                "gateway",
+                [
+                    _csms(),
+                    "gateway",
+                    "--port",
+                    str(args.port),
+                    "--status-port",
+                    str(args.status_port),
+                ],
+                args.status_port,
+            )
+        ]
+        for offset, name in enumerate(sorted(ep.name for ep in entry_points(group=WORKERS_GROUP))):
+            port = args.status_port + 1 + offset
+            services.append(
+                (f"worker {name}", [_csms(), "worker", name, "--status-port", str(port)], port)
+            )
+        for name, argv, _ in services:
+            processes.append(
+                (
+                    name,
+                    subprocess.Popen(
+                        argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True
+                    ),
+                )
+            )
+        for (name, process), (_, _, port) in zip(processes, services, strict=True):
+            if not _wait_ready(f"http://127.0.0.1:{port}/readyz", process, 60):
+                print(f"csms up: {name} did not become ready", file=sys.stderr)
+                return 1
+        print(
+            "\n"
+            f"csms up: connect chargers to ws://127.0.0.1:{args.port}/ocpp/<station id>\n"
+            "         OCPP 1.6J, 2.0.1 and 2.1 on the same port\n"
+            + (
+                "         accepting UNKNOWN stations (development mode; --auth basic requires "
+                "stations registered with 'csms stations add')\n"
+                if args.auth == "none"
+                else "         only stations registered with 'csms stations add' are accepted\n"
+            )
+            + f"         Kafka: {kafka.bootstrap}"
+            + (" (embedded, in memory)" if broker is not None else "")
+            + "\n"
+            f"         status: http://127.0.0.1:{args.status_port}/metrics, /healthz, /readyz\n"
+            f"         watch events: csms tail ocpp.events.v1 --bootstrap {kafka.bootstrap}\n"
+            "         running: "
+            + ", ".join(name for name, _ in processes)
+            + " (Ctrl-C stops all)\n",
+            flush=True,
+        )
+        while not stopping:
+            for name, process in processes:
+                if process.poll() is not None:
+                    print(
+                        f"csms up: {name} exited with {process.returncode}; stopping",
+                        file=sys.stderr,
+                    )
+                    return 1
+            time.sleep(0.2)
+        print("csms up: stopping", flush=True)
+        return 0
+    finally:
+        _stop(processes)
+        if broker is not None:
+            broker.stop()
+
+
+command = Command(
+    help="run the whole system locally: embedded broker, topics, gateway, workers",
+    configure=_configure,
+    run=_run,
+)

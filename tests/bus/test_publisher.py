@@ -1,0 +1,108 @@
+"""The batching publisher against a real broker: every record acked once, in order per key."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from contracts.bus.clients import assign_all, producer
+from contracts.bus.publisher import Publisher, partition_for
+from tests.support.kafka import KafkaUnderTest
+
+TOPIC = "ocpp.events.v1"
+
+
+async def _read(kafka: KafkaUnderTest, keys: set[bytes], count: int) -> list[tuple[bytes, bytes]]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    seen: list[tuple[bytes, bytes]] = []
+    try:
+        partitions = await assign_all(consumer, TOPIC)
+        await consumer.seek_to_beginning(*partitions)
+        async with asyncio.timeout(30):
+            while len(seen) < count:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    seen.extend((r.key, r.value) for r in records if r.key in keys)
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def test_every_record_is_acked_once_and_per_key_order_holds(kafka: KafkaUnderTest) -> None:
+    client = producer(kafka.settings, "test-publisher")
+    await client.start()
+    batches: list[int] = []
+    publisher = Publisher(client, on_batch_acked=lambda n, age, exc: batches.append(n))
+    await publisher.start(TOPIC)
+    keys = [f"CP-{uuid.uuid4().hex[:8]}".encode() for _ in range(20)]
+    acks: collections.Counter[int] = collections.Counter()
+    errors: list[BaseException] = []
+
+    def done(i: int):  # type: ignore[no-untyped-def]
+        def on_done(exc: BaseException | None) -> None:
+            acks[i] += 1
+            if exc is not None:
+                errors.append(exc)
+
+        return on_done
+
+    # big enough values that batches fill up and roll over, not only linger
+    total = 3000
+    for i in range(total):
+        key = keys[i % len(keys)]
+        value = b'{"seq": %d, "pad": "%s"}' % (i, b"x" * 400)
+        publisher.publish(TOPIC, key, value, [("ocpp-action", b"Test")], done(i))
+    assert publisher.pending == total
+    await publisher.flush()
+    await publisher.stop()
+    await client.stop()
+
+    assert errors == []
+    assert all(acks[i] == 1 for i in range(total)) and len(acks) == total
+    assert publisher.pending == 0
+    assert sum(batches) == total and len(batches) > len({partition_for(k, 4) for k in keys})
+
+    records = await _read(kafka, set(keys), total)
+    by_key: dict[bytes, list[int]] = collections.defaultdict(list)
+    for key, value in records:
+        by_key[key].append(int(value.split(b",")[0].split(b":")[1]))
+    assert all(seqs == sorted(seqs) for seqs in by_key.values())
+    assert sum(len(s) for s in by_key.values()) == total
+
+
+def test_partition_for_matches_kafkas_default_partitioner() -> None:
+    # reference values of the Java client's murmur2 partitioner (Utils.toPositive(murmur2(key)) % n)
+    from aiokafka.partitioner import DefaultPartitioner
+
+    for key in (b"CP-1", b"station-\xc3\xa9", b"x" * 48):
+        for n in (1, 4, 12, 100):
+            assert partition_for(key, n) == DefaultPartitioner()(key, list(range(n)), [])
+
+
+async def test_records_fail_to_their_callbacks_when_kafka_is_gone() -> None:
+    from contracts.bus.broker import EmbeddedBroker
+
+    with EmbeddedBroker(0) as broker:
+        client = AIOKafkaProducer(
+            bootstrap_servers=broker.bootstrap, request_timeout_ms=1500, retry_backoff_ms=100
+        )
+        await client.start()
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        await admin.create_topics([NewTopic(TOPIC, 1, 1)])
+        await admin.close()
+        publisher = Publisher(client)
+        await publisher.start(TOPIC)
+    # the broker is stopped now
+    outcome: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+    publisher.publish(TOPIC, b"CP-1", b"{}", [], outcome.set_result)
+    exc = await asyncio.wait_for(outcome, 30)
+    assert exc is not None
+    assert publisher.pending == 0
+    await asyncio.wait_for(publisher.stop(), 5)
+    await asyncio.wait_for(client.stop(), 10)

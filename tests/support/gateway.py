@@ -1,0 +1,80 @@
+"""A real ``csms gateway`` process on free ports, pointed at the session's broker."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Mapping
+
+from tests.support.kafka import KafkaUnderTest
+from tests.support.processes import CsmsProcess
+
+
+class GatewayProcess(CsmsProcess):
+    """``csms gateway`` on port 0; :attr:`port` and :attr:`status_port` once started."""
+
+    def __init__(
+        self,
+        kafka: KafkaUnderTest,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        allow_unknown: bool = True,
+        instance: str | None = None,
+    ) -> None:
+        self.instance = instance or f"gw-{uuid.uuid4().hex[:6]}"
+        environment = kafka.env() | {
+            "CSMS_ALLOW_UNKNOWN_STATIONS": "true" if allow_unknown else "false",
+            "CSMS_INSTANCE": self.instance,
+            "CSMS_LOG_LEVEL": "INFO",
+        }
+        environment.update(env or {})
+        super().__init__("gateway", "--port", "0", "--status-port", "0", *args, env=environment)
+        self.port = 0
+        self.status_port = 0
+
+    def start(self) -> GatewayProcess:
+        super().start()
+        match = self.wait_for(
+            r"OCPP on ws://\S+?:(\d+)/ocpp/<station id>; status on port (\d+)", 60
+        )
+        self.port, self.status_port = int(match[1]), int(match[2])
+        return self
+
+    def url(self, station_id: str, path: str = "/ocpp/") -> str:
+        return f"ws://127.0.0.1:{self.port}{path}{station_id}"
+
+    def status(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.status_port}{path}", timeout=5
+            ) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def metric(self, name: str, labels: Mapping[str, str] | None = None) -> float:
+        """The value of one sample on /metrics (0 when absent)."""
+        _, text = self.status("/metrics")
+        wanted = (
+            ""
+            if not labels
+            else "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+        )
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            sample, _, value = line.rpartition(" ")
+            metric, _, label_text = sample.partition("{")
+            if metric != name:
+                continue
+            if labels:
+                present = dict(
+                    item.split("=", 1) for item in label_text.rstrip("}").split(",") if item
+                )
+                if any(present.get(k) != f'"{v}"' for k, v in labels.items()):
+                    continue
+            elif wanted:
+                continue
+            return float(value)
+        return 0.0

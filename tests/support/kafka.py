@@ -1,0 +1,86 @@
+"""The test suite's Kafka-protocol broker: an external cluster, a container, or the embedded broker.
+
+Chosen once per test session, in this order:
+
+1. ``CSMS_TEST_KAFKA=HOST:PORT`` names an existing cluster (idempotent producers on);
+2. a Kafka container through testcontainers, when a Docker engine answers;
+3. the embedded Tansu broker on a free loopback port (idempotence off: it lacks it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import os
+import warnings
+from collections.abc import Iterator
+
+from contracts.bus.admin import TopicSettings, create_topics
+from contracts.bus.broker import EmbeddedBroker
+from contracts.settings import KafkaSettings
+
+TEST_PARTITIONS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class KafkaUnderTest:
+    kind: str  # "external", "container" or "embedded"
+    settings: KafkaSettings
+
+    @property
+    def bootstrap(self) -> str:
+        return self.settings.bootstrap
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point a csms process at this broker."""
+        return {
+            "CSMS_KAFKA_BOOTSTRAP": self.settings.bootstrap,
+            "CSMS_KAFKA_IDEMPOTENCE": "true" if self.settings.idempotence else "false",
+        }
+
+
+def _docker_engine_answers() -> bool:
+    import docker
+    from docker.errors import DockerException
+
+    answers = False
+    with warnings.catch_warnings():
+        # without an engine the Docker client leaves its socket to the garbage collector
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            client = docker.from_env()
+            answers = bool(client.ping())
+            client.close()
+        except DockerException:
+            pass
+        gc.collect()
+    return answers
+
+
+@contextlib.contextmanager
+def _container() -> Iterator[str]:
+    from testcontainers.community.kafka import KafkaContainer
+
+    with KafkaContainer().with_kraft() as container:
+        yield container.get_bootstrap_server()
+
+
+@contextlib.contextmanager
+def start_kafka() -> Iterator[KafkaUnderTest]:
+    external = os.environ.get("CSMS_TEST_KAFKA")
+    with contextlib.ExitStack() as stack:
+        if external:
+            kafka = KafkaUnderTest("external", KafkaSettings(bootstrap=external))
+        else:
+            if _docker_engine_answers():
+                bootstrap = stack.enter_context(_container())
+                kafka = KafkaUnderTest("container", KafkaSettings(bootstrap=bootstrap))
+            else:
+                broker = stack.enter_context(EmbeddedBroker(0))
+                kafka = KafkaUnderTest(
+                    "embedded", KafkaSettings(bootstrap=broker.bootstrap, idempotence=False)
+                )
+        asyncio.run(create_topics(TopicSettings(kafka=kafka.settings, partitions=TEST_PARTITIONS)))
+        yield kafka
