@@ -51,7 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Load only the subcommand asked for; load them all to print the overview.
     wanted = [argv[0]] if argv and argv[0] in registered else sorted(registered)
     for name in wanted:
-        command = _load(registered[name])
+        try:
+            command = _load(registered[name])
+        except ImportError as exc:
+            if len(wanted) == 1:
+                raise
+            # the overview still lists the rest when one package is broken or missing
+            sub.add_parser(name, help=f"(unavailable: {exc})")
+            continue
         sub_parser = sub.add_parser(name, help=command.help, description=command.help)
         command.configure(sub_parser)
         sub_parser.set_defaults(_run=command.run)

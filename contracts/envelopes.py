@@ -37,6 +37,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Raw, Struct
 
+from contracts.ocpp import OcppVersion
+
 __all__ = [
     "Alert",
     "AlertSeverity",
@@ -96,8 +98,6 @@ __all__ = [
 
 # --- shared field types -------------------------------------------------------------------------
 
-OcppVersion = Literal["1.6", "2.0.1", "2.1"]
-"""The OCPP version a station speaks on a connection (from the websocket subprotocol)."""
 
 SecurityProfile = Literal[1, 2, 3]
 """OCPP security profile: 1 Basic auth over ws, 2 Basic auth over TLS, 3 mutual TLS."""

@@ -109,7 +109,8 @@ from typing import Annotated, Final, Literal, TypeAlias, TypeVar
 
 import msgspec
 
-from contracts.ocpp.errors import ERROR_CODES, FRAMING_ERROR, Version, Violation, error_code
+from contracts.ocpp import OcppVersion
+from contracts.ocpp.errors import ERROR_CODES, FRAMING_ERROR, Violation, error_code
 
 __all__ = [
     "MAX_DESCRIPTION_LENGTH",
@@ -267,20 +268,20 @@ class FrameError(Exception):
 
 # --- parsing ---------------------------------------------------------------------------
 
-_MESSAGE_TYPES: Final[dict[Version, frozenset[int]]] = {
+_MESSAGE_TYPES: Final[dict[OcppVersion, frozenset[int]]] = {
     "1.6": frozenset({MessageType.CALL, MessageType.CALL_RESULT, MessageType.CALL_ERROR}),
     "2.0.1": frozenset({MessageType.CALL, MessageType.CALL_RESULT, MessageType.CALL_ERROR}),
     "2.1": frozenset(MessageType),
 }
 
-_DECODERS: Final[dict[Version, msgspec.json.Decoder[Frame]]] = {
+_DECODERS: Final[dict[OcppVersion, msgspec.json.Decoder[Frame]]] = {
     "1.6": msgspec.json.Decoder(Call | CallResult | CallError),
     "2.0.1": msgspec.json.Decoder(Call | CallResult | CallError),
     "2.1": msgspec.json.Decoder(Frame),
 }
 
 # Rule 7: codes a received CALLERROR may carry.
-_RECEIVED_ERROR_CODES: Final[dict[Version, frozenset[str]]] = {
+_RECEIVED_ERROR_CODES: Final[dict[OcppVersion, frozenset[str]]] = {
     "1.6": ERROR_CODES["1.6"] | {"FormatViolation", "OccurrenceConstraintViolation"},
     "2.0.1": ERROR_CODES["2.0.1"],
     "2.1": ERROR_CODES["2.1"],
@@ -313,7 +314,7 @@ _OPEN_BRACE: Final = ord("{")
 _T = TypeVar("_T")
 
 
-def parse(data: bytes | str, version: Version) -> Frame:
+def parse(data: bytes | str, version: OcppVersion) -> Frame:
     """The frame in ``data``, a text frame received on a ``version`` connection.
 
     Raises ``FrameError`` when the frame breaks a rule of OCPP-J (see the module
@@ -323,7 +324,7 @@ def parse(data: bytes | str, version: Version) -> Frame:
     return _parse_slowly(data, version) if frame is None else frame
 
 
-def _parse_quickly(data: bytes | str, version: Version) -> Frame | None:
+def _parse_quickly(data: bytes | str, version: OcppVersion) -> Frame | None:
     """The frame, or None when it breaks a rule and the slow parser must say which.
 
     Rule 6 is checked on the text: the element that must be an object is the
@@ -359,7 +360,7 @@ def _is_object(value: msgspec.Raw) -> bool:
     return memoryview(value)[0] == _OPEN_BRACE
 
 
-def _parse_slowly(data: bytes | str, version: Version) -> Frame:
+def _parse_slowly(data: bytes | str, version: OcppVersion) -> Frame:
     """The reference parser: the rules one at a time, raising for the first broken one.
 
     ``parse`` calls it only for the frames ``_parse_quickly`` refused, so in
@@ -489,7 +490,7 @@ def _read(items: list[msgspec.Raw], index: int, decoder: msgspec.json.Decoder[_T
         return None
 
 
-def _reply(message_type: int, version: Version) -> Reply:
+def _reply(message_type: int, version: OcppVersion) -> Reply:
     if message_type == MessageType.CALL:
         return MessageType.CALL_ERROR
     if message_type == MessageType.CALL_RESULT and version == "2.1":

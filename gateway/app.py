@@ -47,6 +47,8 @@ __all__ = ["GatewayApp", "serve"]
 log = logging.getLogger("gateway")
 
 HOUSEKEEPING_INTERVAL = 0.25
+KAFKA_PROBE_INTERVAL = 5.0  # readiness asks Kafka for metadata this often
+KAFKA_PROBE_TIMEOUT = 3.0
 
 
 class GatewayApp:
@@ -100,17 +102,36 @@ class GatewayApp:
     # ------------------------------------------------------------------ readiness
 
     def readiness(self) -> Mapping[str, bool]:
+        kafka_ok = (
+            self.kafka_ok and self.publisher.oldest_pending_age() < self.settings.kafka_ack_timeout
+        )
         return {
             **self.gateway.readiness(),
-            "kafka": self.kafka_ok,
+            "kafka": kafka_ok,
             "station_registry": self.stations.caught_up,
             "presence": self.presence_follower.caught_up,
             "listening": bool(self.servers),
         }
 
     def _batch_acked(self, records: int, age: float, exc: BaseException | None) -> None:
-        self.kafka_ok = exc is None
+        if exc is not None:
+            self.kafka_ok = False
         self.metrics.kafka_batch_ack.observe(age)
+
+    async def _probe_kafka(self) -> None:
+        """Ask the cluster for metadata: Kafka is reachable (for readiness) when it answers."""
+        try:
+            async with asyncio.timeout(KAFKA_PROBE_TIMEOUT):
+                answered = await self.producer.client.force_metadata_update()
+        except (KafkaError, OSError, TimeoutError):
+            answered = False
+        if not answered:
+            if self.kafka_ok:
+                log.warning("gateway.kafka_unreachable")
+            self.kafka_ok = False
+        elif not self.kafka_ok:
+            log.info("gateway.kafka_reachable")
+            self.kafka_ok = True
 
     def publish_presence(self, presence: Presence) -> None:
         self.publisher.publish(
@@ -187,7 +208,8 @@ class GatewayApp:
         return int(self.servers[1].sockets[0].getsockname()[1])
 
     async def _housekeep(self) -> None:
-        last_ping = 0.0
+        last_ping = last_probe = 0.0
+        probe: asyncio.Task[None] | None = None
         while True:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
             now = time.monotonic()
@@ -195,6 +217,9 @@ class GatewayApp:
             if now - last_ping >= 1.0:
                 self.gateway.ping_sweep(now)
                 last_ping = now
+            if now - last_probe >= KAFKA_PROBE_INTERVAL and (probe is None or probe.done()):
+                probe = asyncio.get_running_loop().create_task(self._probe_kafka())
+                last_probe = now
 
     async def drain(self) -> None:
         """Stop serving, gently (see the module docstring)."""
@@ -282,9 +307,10 @@ async def serve(settings: GatewaySettings, *, stopping: Stopping | None = None) 
             await app.stop()
             raise
         runtime.gc.freeze(reason="started")
+        tls = f"; wss on port {app.tls_port}" if app.tls_port is not None else ""
         print(
             f"csms gateway: OCPP on ws://{settings.host}:{app.port}/ocpp/<station id>; "
-            f"status on port {runtime.status.port}",
+            f"status on port {runtime.status.port}{tls}",
             flush=True,
         )
         await runtime.stopping.wait()

@@ -58,6 +58,7 @@ class CloseCode:
     PROTOCOL_ERROR = 1002  # no common OCPP version
     POLICY_VIOLATION = 1008  # too many bad frames
     TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
     TRY_AGAIN_LATER = 1013
 
 
@@ -128,6 +129,27 @@ class StationConnection(asyncio.Protocol):
         self.gateway.handshake_started(self)
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self._data_received(data)
+        except Exception:  # a bug must cost one connection, never the process or a silent drop
+            log.exception("station.internal_error", extra=self.describe())
+            self._fail_internally()
+
+    def _fail_internally(self) -> None:
+        ws = self.ws
+        self.close_reason = "internal_error"
+        if ws is not None and ws.state is State.CONNECTING and self.transport is not None:
+            with contextlib.suppress(Exception):
+                ws.send_response(ws.reject(500, "internal error\n"))
+                for chunk in ws.data_to_send():
+                    self.transport.write(chunk)
+            self.abort()
+        elif ws is not None and ws.state is State.OPEN:
+            self.close(CloseCode.INTERNAL_ERROR, "internal error")
+        else:
+            self.abort()
+
+    def _data_received(self, data: bytes) -> None:
         ws = self.ws
         if ws is None:
             return
@@ -163,6 +185,10 @@ class StationConnection(asyncio.Protocol):
             self.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.ws is not None:
+            # the TCP connection is gone: websockets moves to CLOSED and knows the close code
+            with contextlib.suppress(Exception):
+                self.ws.receive_eof()
         for timer in (self.timer, self._handshake_timer):
             if timer is not None:
                 timer.cancel()
@@ -301,7 +327,8 @@ class StationConnection(asyncio.Protocol):
         choice = select_subprotocol(offered, gateway.versions)
         # websockets parses this header strictly; hand it only the (clean) choice
         headers = Headers(request.headers)
-        del headers["Sec-WebSocket-Protocol"]
+        if "Sec-WebSocket-Protocol" in headers:
+            del headers["Sec-WebSocket-Protocol"]
         if choice is not None:
             self.subprotocol, self.version = choice
             headers["Sec-WebSocket-Protocol"] = self.subprotocol

@@ -84,7 +84,7 @@ class Publisher:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._sender: asyncio.Task[None] | None = None
         self._partitions: dict[str, int] = {}
-        self._in_flight: set[asyncio.Future[object]] = set()
+        self._sending: dict[asyncio.Future[object], _OpenBatch] = {}  # handed to the producer
         self.pending = 0  # records accepted and not yet acknowledged (or failed)
 
     # ------------------------------------------------------------------ lifecycle
@@ -105,12 +105,19 @@ class Publisher:
     def partitions(self, topic: str) -> int:
         return self._partitions[topic]
 
+    def oldest_pending_age(self) -> float:
+        """Seconds the oldest unacknowledged record has waited (0 when none waits)."""
+        waiting = [*self._open.values(), *self._ready, *self._sending.values()]
+        if not waiting:
+            return 0.0
+        return time.monotonic() - min(batch.opened_at for batch in waiting)
+
     async def flush(self) -> None:
         """Send every open batch and wait until all records handed in so far are acknowledged."""
         self._close_open_batches()
-        while self._ready or self._in_flight:
-            if self._in_flight:
-                await asyncio.wait(list(self._in_flight))
+        while self._ready or self._sending:
+            if self._sending:
+                await asyncio.wait(list(self._sending))
             else:
                 await asyncio.sleep(0.001)
 
@@ -178,20 +185,22 @@ class Publisher:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._ready:
-                batch = self._ready.popleft()
+                batch = self._ready[0]
                 try:
                     # waits while the producer's accumulator is full: that is the backpressure
                     future = await self.producer.send_batch(
                         batch.builder, batch.topic, partition=batch.partition
                     )
                 except KafkaError as exc:
+                    self._ready.popleft()
                     self._finish(batch, exc)
                     continue
-                self._in_flight.add(future)
+                self._ready.popleft()
+                self._sending[future] = batch
                 future.add_done_callback(lambda f, b=batch: self._acked(f, b))
 
     def _acked(self, future: asyncio.Future[object], batch: _OpenBatch) -> None:
-        self._in_flight.discard(future)
+        self._sending.pop(future, None)
         exc = asyncio.CancelledError() if future.cancelled() else future.exception()
         self._finish(batch, exc)
 

@@ -11,11 +11,10 @@ errata keep them so ("Known issues that will not be fixed", 5.1 and 5.2):
 from __future__ import annotations
 
 import enum
-from typing import Literal
+
+from contracts.ocpp import OcppVersion
 
 __all__ = ["ERROR_CODES", "FRAMING_ERROR", "Violation", "error_code"]
-
-Version = Literal["1.6", "2.0.1", "2.1"]
 
 
 class Violation(enum.Enum):
@@ -40,7 +39,7 @@ _V2 = {
     Violation.PROPERTY: "PropertyConstraintViolation",
 }
 
-ERROR_CODES: dict[Version, frozenset[str]] = {
+ERROR_CODES: dict[OcppVersion, frozenset[str]] = {
     "1.6": frozenset(
         {
             "NotImplemented",
@@ -77,13 +76,13 @@ ERROR_CODES["2.1"] = ERROR_CODES["2.0.1"]
 # The answer (with message id "-1" when the id is unreadable) to a frame that is
 # not a valid OCPP-J message: 1.6 knows only FormationViolation; 2.0.1 and 2.1
 # answer RpcFrameworkError ("Content of the call is not a valid RPC Request").
-FRAMING_ERROR: dict[Version, str] = {
+FRAMING_ERROR: dict[OcppVersion, str] = {
     "1.6": "FormationViolation",
     "2.0.1": "RpcFrameworkError",
     "2.1": "RpcFrameworkError",
 }
 
 
-def error_code(violation: Violation, version: Version) -> str:
+def error_code(violation: Violation, version: OcppVersion) -> str:
     """The CALLERROR code for a payload violation, spelt as ``version`` spells it."""
     return (_V16 if version == "1.6" else _V2)[violation]

@@ -4,7 +4,7 @@
 the payload of a CALL (or SEND) and of a CALLRESULT into the action's frozen
 ``msgspec.Struct``; the typed decode *is* the validation: there is no
 jsonschema at run time. Each version/action/direction has one
-``msgspec.json.Decoder``, built when this module is imported (about 50 ms)
+``msgspec.json.Decoder``, built when this module is imported (about 20 ms)
 and reused for every payload: two dict lookups, then native code.
 
 Exceptions::
@@ -118,6 +118,8 @@ def decode_request(version: OcppVersion, action: str, payload: Payload) -> msgsp
         return decoder.decode(payload)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         raise payload_error(exc) from exc
+    except (UnicodeError, RecursionError) as exc:  # raw bytes from Kafka, say
+        raise PayloadError(Violation.FORMAT, "$", f"invalid JSON: {exc}") from exc
 
 
 def decode_response(version: OcppVersion, action: str, payload: Payload) -> msgspec.Struct:
@@ -130,6 +132,8 @@ def decode_response(version: OcppVersion, action: str, payload: Payload) -> msgs
         return decoder.decode(payload)
     except msgspec.DecodeError as exc:
         raise payload_error(exc) from exc
+    except (UnicodeError, RecursionError) as exc:  # raw bytes from Kafka, say
+        raise PayloadError(Violation.FORMAT, "$", f"invalid JSON: {exc}") from exc
 
 
 def encode(payload: msgspec.Struct) -> bytes:

@@ -47,7 +47,7 @@ import msgspec
 import orjson
 from ocpp.messages import _validate_payload, unpack
 
-from contracts.ocpp.errors import Version
+from contracts.ocpp import OcppVersion
 from contracts.ocpp.validation import decode_request
 from contracts.ocppj import Call, parse
 
@@ -131,7 +131,7 @@ HEARTBEAT_16 = [2, MESSAGE_ID, "Heartbeat", {}]
 @dataclass(frozen=True)
 class Message:
     name: str
-    version: Version
+    version: OcppVersion
     frame: bytes
 
     @property

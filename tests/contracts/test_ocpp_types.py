@@ -573,3 +573,16 @@ def test_invalid_json_is_a_format_violation() -> None:
     error = payload_error(msgspec.DecodeError("Input data was truncated"))
     assert (error.violation, error.path) == (Violation.FORMAT, "$")
     assert error.reason == "invalid JSON: Input data was truncated"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"reason": "\xc3"}', '{"reason": "\ud800"}', b"[" * 10_000],
+    ids=["invalid-utf8", "lone-surrogate", "deep-nesting"],
+)
+def test_undecodable_payloads_are_format_violations_not_crashes(payload: bytes | str) -> None:
+    # raw payloads may come from anywhere (a command on Kafka), not only through the codec
+    for decode in (decode_request, decode_response):
+        with pytest.raises(PayloadError) as raised:
+            decode("2.0.1", "BootNotification", payload)  # type: ignore[arg-type]
+        assert raised.value.violation is Violation.FORMAT

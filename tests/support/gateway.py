@@ -32,13 +32,17 @@ class GatewayProcess(CsmsProcess):
         super().__init__("gateway", "--port", "0", "--status-port", "0", *args, env=environment)
         self.port = 0
         self.status_port = 0
+        self.tls_port: int | None = None
 
     def start(self) -> GatewayProcess:
         super().start()
         match = self.wait_for(
-            r"OCPP on ws://\S+?:(\d+)/ocpp/<station id>; status on port (\d+)", 60
+            r"OCPP on ws://\S+?:(\d+)/ocpp/<station id>; status on port (\d+)"
+            r"(?:; wss on port (\d+))?",
+            60,
         )
         self.port, self.status_port = int(match[1]), int(match[2])
+        self.tls_port = int(match[3]) if match[3] else None
         return self
 
     def url(self, station_id: str, path: str = "/ocpp/") -> str:
@@ -54,27 +58,17 @@ class GatewayProcess(CsmsProcess):
             return exc.code, exc.read().decode()
 
     def metric(self, name: str, labels: Mapping[str, str] | None = None) -> float:
-        """The value of one sample on /metrics (0 when absent)."""
+        """The sum of the samples of ``name`` on /metrics whose labels include ``labels``."""
         _, text = self.status("/metrics")
-        wanted = (
-            ""
-            if not labels
-            else "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
-        )
+        total = 0.0
         for line in text.splitlines():
-            if line.startswith("#"):
+            if line.startswith("#") or not line:
                 continue
             sample, _, value = line.rpartition(" ")
             metric, _, label_text = sample.partition("{")
             if metric != name:
                 continue
-            if labels:
-                present = dict(
-                    item.split("=", 1) for item in label_text.rstrip("}").split(",") if item
-                )
-                if any(present.get(k) != f'"{v}"' for k, v in labels.items()):
-                    continue
-            elif wanted:
-                continue
-            return float(value)
-        return 0.0
+            present = dict(item.split("=", 1) for item in label_text.rstrip("}").split(",") if item)
+            if all(present.get(k) == f'"{v}"' for k, v in (labels or {}).items()):
+                total += float(value)
+        return total

@@ -67,11 +67,13 @@ async def running(station: Any) -> AsyncIterator[Any]:
 
 
 @contextlib.asynccontextmanager
-async def connect16(url: str, **kwargs: Any) -> AsyncIterator[Station16]:
+async def connect16(
+    url: str, station_class: type[Station16] = Station16, **kwargs: Any
+) -> AsyncIterator[Station16]:
     station = url.rsplit("/", 1)[-1]
     async with (
         websockets.connect(url, subprotocols=["ocpp1.6"], **kwargs) as ws,  # type: ignore[list-item]
-        running(Station16(station, ws)) as cp,
+        running(station_class(station, ws)) as cp,
     ):
         yield cp
 

@@ -1,0 +1,160 @@
+"""Commands across gateway processes: RELIABILITY case 31, case 9 across pods, and issue point 7.
+
+Two gateway processes on one broker behave as one: a station that reconnects to
+the other keeps receiving its commands; a newer connection for a station on the
+other process closes the older one; every command ends in exactly one result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from ocpp.routing import on
+from ocpp.v16 import call as call16
+
+from contracts.envelopes import decode_command_result
+from tests.e2e.test_station_flows import command, publish_command, wait_result
+from tests.support.gateway import GatewayProcess
+from tests.support.kafka import KafkaUnderTest
+from tests.support.records import Collector
+from tests.support.stations import Station16, connect16
+
+pytestmark = pytest.mark.timeout(120)
+
+GRACE = 0.5  # CSMS_OFFLINE_GRACE of these gateways
+
+
+@pytest.fixture(scope="module")
+def pair(kafka: KafkaUnderTest) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+    env = {"CSMS_OFFLINE_GRACE": str(GRACE)}
+    with GatewayProcess(kafka, env=env) as first, GatewayProcess(kafka, env=env) as second:
+        yield first, second
+
+
+def _results_for(results: Collector, command_id: str) -> list[Any]:
+    return [
+        decode_command_result(r.value) for r in results.records if command_id.encode() in r.value
+    ]
+
+
+async def _exactly_one(results: Collector, command_id: str) -> Any:
+    """Wait for the command's result, then long enough for any second one to show up."""
+    first = await wait_result(results, command_id)
+    await asyncio.sleep(GRACE + 2.5)
+    assert len(_results_for(results, command_id)) == 1
+    return first
+
+
+class CountingStation(Station16):
+    """Counts the GetConfiguration calls it answers."""
+
+    calls = 0
+
+    @on("GetConfiguration")  # type: ignore[misc]
+    def get_configuration(self, **kwargs: Any) -> Any:
+        type(self).calls += 1
+        return super().get_configuration(**kwargs)
+
+
+async def test_case_31_redelivered_command_is_executed_once_and_ends_once(
+    kafka: KafkaUnderTest, pair: tuple[GatewayProcess, GatewayProcess], results: Collector
+) -> None:
+    first, _ = pair
+    station = f"CP-{uuid.uuid4().hex[:8]}"
+    CountingStation.calls = 0
+    async with connect16(first.url(station), CountingStation) as cp:
+        await cp.call(call16.Heartbeat())
+        get_configuration = command(station, "GetConfiguration", {})
+        await publish_command(kafka, get_configuration)
+        await publish_command(kafka, get_configuration)  # a producer retry, a replay...
+        result = await _exactly_one(results, get_configuration.command_id)
+    assert result.status == "completed"
+    assert CountingStation.calls == 1
+
+
+async def test_case_31_command_for_a_station_on_another_gateway_ends_once(
+    kafka: KafkaUnderTest, pair: tuple[GatewayProcess, GatewayProcess], results: Collector
+) -> None:
+    _, second = pair
+    station = f"CP-{uuid.uuid4().hex[:8]}"
+    async with connect16(second.url(station)) as cp:
+        await cp.call(call16.Heartbeat())
+        await asyncio.sleep(1.0)  # presence reaches the other gateway
+        get_configuration = command(station, "GetConfiguration", {})
+        await publish_command(kafka, get_configuration)
+        result = await _exactly_one(results, get_configuration.command_id)
+    assert result.status == "completed"
+    assert result.gateway_id == second.instance
+
+
+async def test_case_31_command_for_an_offline_station_ends_station_offline_once(
+    kafka: KafkaUnderTest, pair: tuple[GatewayProcess, GatewayProcess], results: Collector
+) -> None:
+    nobody = command(f"CP-{uuid.uuid4().hex[:8]}", "GetConfiguration", {})
+    await publish_command(kafka, nobody)
+    result = await _exactly_one(results, nobody.command_id)
+    assert result.status == "station_offline"
+    assert result.error is not None
+    assert result.error.code == "StationOffline"
+    assert result.gateway_id in {g.instance for g in pair}
+
+
+async def test_case_31_expired_command_is_not_sent_and_ends_expired_once(
+    kafka: KafkaUnderTest, pair: tuple[GatewayProcess, GatewayProcess], results: Collector
+) -> None:
+    first, _ = pair
+    station = f"CP-{uuid.uuid4().hex[:8]}"
+    CountingStation.calls = 0
+    async with connect16(first.url(station), CountingStation) as cp:
+        await cp.call(call16.Heartbeat())
+        stale = command(
+            station,
+            "GetConfiguration",
+            {},
+            expires_at=datetime.now(UTC) - timedelta(seconds=1),
+        )
+        await publish_command(kafka, stale)
+        result = await _exactly_one(results, stale.command_id)
+    assert result.status == "expired"
+    assert CountingStation.calls == 0
+
+
+async def test_point_7_a_station_that_moves_to_the_other_gateway_keeps_its_commands(
+    kafka: KafkaUnderTest, pair: tuple[GatewayProcess, GatewayProcess], results: Collector
+) -> None:
+    first, second = pair
+    station = f"CP-{uuid.uuid4().hex[:8]}"
+    async with connect16(first.url(station)) as cp:
+        await cp.call(call16.Heartbeat())
+    async with connect16(second.url(station)) as cp:
+        await cp.call(call16.Heartbeat())
+        get_configuration = command(station, "GetConfiguration", {})
+        await publish_command(kafka, get_configuration)
+        result = await _exactly_one(results, get_configuration.command_id)
+    assert result.status == "completed"
+    assert result.gateway_id == second.instance
+
+
+async def test_case_9_a_newer_connection_on_the_other_gateway_closes_the_older_one(
+    kafka: KafkaUnderTest, pair: tuple[GatewayProcess, GatewayProcess], results: Collector
+) -> None:
+    first, second = pair
+    station = f"CP-{uuid.uuid4().hex[:8]}"
+    async with connect16(first.url(station)) as old:
+        await old.call(call16.Heartbeat())
+        async with connect16(second.url(station)) as new:
+            await new.call(call16.Heartbeat())
+            await asyncio.wait_for(old._connection.wait_closed(), 15)
+            assert old._connection.close_code == 1000
+            # commands now reach the new connection
+            get_configuration = command(station, "GetConfiguration", {})
+            await publish_command(kafka, get_configuration)
+            result = await _exactly_one(results, get_configuration.command_id)
+    assert result.status == "completed"
+    assert result.gateway_id == second.instance
+    assert first.metric("csms_gateway_connections_closed_total", {"reason": "replaced"}) >= 1
