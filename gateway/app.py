@@ -49,6 +49,8 @@ log = logging.getLogger("gateway")
 HOUSEKEEPING_INTERVAL = 0.25
 KAFKA_PROBE_INTERVAL = 5.0  # readiness asks Kafka for metadata this often
 KAFKA_PROBE_TIMEOUT = 3.0
+STOP_STEP_TIMEOUT = 2.0  # each client's stop after the drain
+OPEN_FILES_MARGIN = 100  # descriptors beyond the stations: Kafka, status port, files
 
 
 class GatewayApp:
@@ -266,13 +268,17 @@ class GatewayApp:
         for server in self.servers:
             server.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.publisher.stop(), 5)
-        await self.offline.stop()
-        await self.command_follower.stop()
-        await self.presence_follower.stop()
-        await self.stations.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.producer.stop(), 5)
+            await asyncio.wait_for(self.publisher.stop(), STOP_STEP_TIMEOUT)
+        # each step bounded: the drain timeout is the operator's grace period, not a hint
+        for step in (
+            self.offline.stop,
+            self.command_follower.stop,
+            self.presence_follower.stop,
+            self.stations.stop,
+            self.producer.stop,
+        ):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(step(), STOP_STEP_TIMEOUT)
 
 
 async def _until_started(
@@ -301,8 +307,24 @@ async def serve(settings: GatewaySettings, *, stopping: Stopping | None = None) 
     async with ServiceRuntime(
         settings.service, registry=registry, readiness=app.readiness, stopping=stopping
     ) as runtime:
+        if runtime.open_files < settings.max_connections + OPEN_FILES_MARGIN:
+            log.warning(
+                "gateway.open_file_limit",
+                extra={"limit": runtime.open_files, "max_connections": settings.max_connections},
+            )
+        # start (which waits for Kafka as long as it takes) unless told to stop meanwhile
+        starting = asyncio.ensure_future(app.start())
+        stop_requested = asyncio.ensure_future(runtime.stopping.wait())
+        await asyncio.wait({starting, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            await app.stop()
+            return 0
+        stop_requested.cancel()
         try:
-            await app.start()
+            starting.result()
         except BaseException:
             await app.stop()
             raise

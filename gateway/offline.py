@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from contracts.bus.clients import consumer, seek_to_end
+from contracts.bus.clients import consumer
 from contracts.envelopes import CommandError, decode_command
 from contracts.settings import KafkaSettings
 from contracts.topics import COMMANDS
@@ -49,23 +49,33 @@ __all__ = ["OfflineResponder"]
 log = logging.getLogger("gateway.offline")
 
 GROUP = "csms-gateway-offline"
+STOP_TIMEOUT = 2.0
 
 
 class _Positioner(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Start newly owned partitions without a committed offset at their true end."""
+    """Commit before giving partitions away; start new ones (no committed offset) at the end.
+
+    "The end" by ListOffsets may be early on the embedded broker (see
+    :func:`contracts.bus.clients.seek_to_end`), so records older than the
+    assignment are skipped on such partitions until a newer one arrives.
+    """
 
     def __init__(self, responder: OfflineResponder) -> None:
         self.responder = responder
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self.responder.commit()
+        with contextlib.suppress(KafkaError):
+            await self.responder.commit()
         self.responder.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         client = self.responder.client
         fresh = [tp for tp in assigned if await client.committed(tp) is None]
         if fresh:
-            await seek_to_end(client, fresh)
+            await client.seek_to_end(*fresh)
+            now_ms = int(time.time() * 1000)
+            for tp in fresh:
+                self.responder.skip_before[tp] = now_ms
 
 
 class OfflineResponder:
@@ -87,6 +97,8 @@ class OfflineResponder:
         self._committed: dict[TopicPartition, int] = {}
         self._seen = RecentIds(100_000)
         self._task: asyncio.Task[None] | None = None
+        # partitions started at the end: records older than this (ms) are from before
+        self.skip_before: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         await self.client.start()
@@ -100,7 +112,10 @@ class OfflineResponder:
                 await self._task
         with contextlib.suppress(KafkaError):
             await self.commit()
-        await self.client.stop()
+        # leaving the group waits for a join in progress; do not hold up the drain for it
+        # (the broker notices a member that left without a word after its session timeout)
+        with contextlib.suppress(TimeoutError, KafkaError):
+            await asyncio.wait_for(self.client.stop(), STOP_TIMEOUT)
 
     def forget(self, partitions: list[TopicPartition]) -> None:
         gone = set(partitions)
@@ -108,6 +123,7 @@ class OfflineResponder:
         for tp in gone:
             self._decided.pop(tp, None)
             self._committed.pop(tp, None)
+            self.skip_before.pop(tp, None)
 
     async def commit(self) -> None:
         due = {
@@ -133,8 +149,14 @@ class OfflineResponder:
                 await asyncio.sleep(1.0)
                 continue
             now = time.monotonic()
-            for records in batches.values():
+            for tp, records in batches.items():
+                skip_before = self.skip_before.get(tp)
                 for record in records:
+                    if skip_before is not None:
+                        if record.timestamp < skip_before:
+                            continue
+                        del self.skip_before[tp]
+                        skip_before = None
                     self._waiting.append((now + grace, record))
             self._decide(now)
             if now - last_commit > 1.0:

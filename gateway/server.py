@@ -136,6 +136,7 @@ class Gateway:
         self.handshaking = 0
         self.backpressure = False
         self.draining = False
+        self._full = False
         self.commands: Any = None  # gateway.commands.CommandDelivery, set by the application
         self.presence: Any = None  # gateway.presence.PresenceView, set by the application
         # calls waiting for Kafka's ack (FIFO: one timeout for all) and for workers' replies
@@ -619,9 +620,17 @@ class Gateway:
         )
 
     def readiness(self) -> Mapping[str, bool]:
+        # "capacity" fails when full, so the load balancer sends stations to other
+        # gateways, and recovers with some room (5 %) so that it does not flap
+        connections = len(self.connections)
+        if connections >= self.settings.max_connections:
+            self._full = True
+        elif connections <= self.settings.max_connections * 0.95:
+            self._full = False
         return {
             "draining": not self.draining,
             "backpressure": not self.backpressure,
+            "capacity": not self._full,
         }
 
     # ------------------------------------------------------------------ publishing helpers

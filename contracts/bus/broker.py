@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import dataclasses
 import signal
 import socket
@@ -23,6 +24,7 @@ from contracts.settings import add_arguments, load, setting
 __all__ = ["BrokerError", "BrokerSettings", "EmbeddedBroker", "command", "free_port"]
 
 HOST = "127.0.0.1"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class BrokerError(RuntimeError):
@@ -43,6 +45,20 @@ def _port_taken(port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM it when the process that started it dies.
+
+    The broker runs in its own session so that a Ctrl-C reaches csms first and the
+    broker is stopped in order; this makes sure it never outlives a csms that was
+    killed (kill -9, a test runner's timeout).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # not Linux: no such guarantee
+        return
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _binary() -> str:
@@ -97,6 +113,7 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             # its own process group: a Ctrl-C in the terminal reaches us, and we stop it in order
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:

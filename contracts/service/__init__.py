@@ -26,7 +26,13 @@ from contracts.service.gc_policy import GcPolicy
 from contracts.service.logs import JsonFormatter, configure_logging
 from contracts.service.loop_lag import LoopLagMonitor
 from contracts.service.metrics import ProcessMetrics
-from contracts.service.runtime import ServiceRuntime, ServiceSettings, Stopping, run
+from contracts.service.runtime import (
+    ServiceRuntime,
+    ServiceSettings,
+    Stopping,
+    raise_open_file_limit,
+    run,
+)
 from contracts.service.status import Readiness, StatusServer
 
 __all__ = [
@@ -40,5 +46,6 @@ __all__ = [
     "StatusServer",
     "Stopping",
     "configure_logging",
+    "raise_open_file_limit",
     "run",
 ]

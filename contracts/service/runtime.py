@@ -29,9 +29,11 @@ number.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
+import resource
 import signal
 import socket
 from collections.abc import Callable, Coroutine, Iterable, Mapping
@@ -47,7 +49,7 @@ from contracts.service.metrics import ProcessMetrics
 from contracts.service.status import Readiness, StatusServer
 from contracts.settings import setting
 
-__all__ = ["ServiceRuntime", "ServiceSettings", "Stopping", "run"]
+__all__ = ["ServiceRuntime", "ServiceSettings", "Stopping", "raise_open_file_limit", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +106,21 @@ class ServiceSettings:
     def instance_name(self) -> str:
         """``instance``, or the host name when it is empty."""
         return self.instance or socket.gethostname()
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft open-file limit to its hard limit; returns the limit now.
+
+    Container runtimes often start processes at a soft limit of 1024, far below
+    the ~20,000 websockets a gateway holds; the hard limit is what the operator
+    granted.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft
 
 
 def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -211,6 +228,7 @@ class ServiceRuntime:
             max_connections=settings.status_max_connections,
         )
         self._service_readiness = readiness
+        self.open_files = 0  # the soft open-file limit, once entered
         self._tasks: list[asyncio.Task[None]] = []
 
     def readiness(self) -> Mapping[str, bool]:
@@ -220,6 +238,7 @@ class ServiceRuntime:
         return checks
 
     async def __aenter__(self) -> ServiceRuntime:
+        self.open_files = raise_open_file_limit()
         if self.handle_signals:
             self.stopping.install()
         self.gc.install()

@@ -54,3 +54,25 @@ def test_embedded_broker_context_manager_picks_a_free_port() -> None:
         socket.create_connection(("127.0.0.1", broker.port), 1).close()
         process = broker.process
     assert process is not None and process.poll() is not None
+
+
+def test_broker_dies_with_the_process_that_started_it() -> None:
+    """A csms killed with SIGKILL (or by a test runner's timeout) leaves no broker behind."""
+    import subprocess
+    import sys
+
+    script = (
+        "import time\n"
+        "from contracts.bus.broker import EmbeddedBroker\n"
+        "broker = EmbeddedBroker(0).start()\n"
+        "print(broker.process.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    broker_pid = int(parent.stdout.readline())
+    assert pid_alive(broker_pid)
+    parent.kill()
+    parent.wait()
+    parent.stdout.close()
+    assert wait_until(lambda: not pid_alive(broker_pid), timeout=10)

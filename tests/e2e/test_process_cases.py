@@ -255,3 +255,44 @@ async def test_case_30_half_open_connection_is_detected_by_ping_timeout_and_free
             async with connect_raw(gateway.url(station), "ocpp1.6") as raw:
                 assert (await raw.call("Heartbeat", {}))[0] == 3
             silent.writer.transport.abort()
+
+
+# ----------------------------------------------------------------------------- capacity, start
+
+
+async def test_a_full_gateway_turns_unready_and_refuses_then_recovers(kafka: KafkaUnderTest) -> None:
+    with GatewayProcess(kafka, env={"CSMS_MAX_CONNECTIONS": "2"}) as gateway:
+        async with connect_raw(gateway.url(_station()), "ocpp1.6"):
+            assert gateway.status("/readyz")[0] == 200
+            async with connect_raw(gateway.url(_station()), "ocpp1.6"):
+                status, body = gateway.status("/readyz")
+                assert status == 503
+                assert "capacity" in orjson.loads(body)["failing"]
+                with pytest.raises(websockets.InvalidStatus) as refused:
+                    async with connect_raw(gateway.url(_station()), "ocpp1.6"):
+                        pass
+                assert refused.value.response.status_code == 503
+            await asyncio.sleep(0.5)
+            assert gateway.status("/readyz")[0] == 200
+
+
+async def test_sigterm_while_waiting_for_kafka_at_start_exits_promptly() -> None:
+    from contracts.bus.broker import free_port
+    from tests.support.processes import CsmsProcess
+
+    nowhere, status_port = free_port(), free_port()
+    env = {"CSMS_KAFKA_BOOTSTRAP": f"127.0.0.1:{nowhere}", "CSMS_STATUS_PORT": str(status_port)}
+    with CsmsProcess("gateway", "--port", "0", env=env) as gateway:
+        gateway.wait_for("gateway.kafka_unavailable")
+        import urllib.error
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{status_port}/healthz", timeout=5) as r:
+            assert r.status == 200  # alive while Kafka is away: no restart loop
+        with pytest.raises(urllib.error.HTTPError) as unready:
+            urllib.request.urlopen(f"http://127.0.0.1:{status_port}/readyz", timeout=5)
+        assert unready.value.code == 503
+        started = time.monotonic()
+        gateway.signal(signal.SIGTERM)
+        assert gateway.wait(10) == 0
+        assert time.monotonic() - started < 5

@@ -248,3 +248,17 @@ def test_the_runtime_runs_off_the_main_thread_without_signal_handlers() -> None:
     with ThreadPoolExecutor(1) as pool:  # add_signal_handler would refuse this thread
         assert pool.submit(run, main).result(timeout=10) == (200, b"ok\n")
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_the_soft_open_file_limit_is_raised_to_the_hard_limit() -> None:
+    import resource
+
+    from contracts.service.runtime import raise_open_file_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+    try:
+        assert raise_open_file_limit() == hard
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -1,0 +1,329 @@
+"""The chart's PrometheusRule and ServiceMonitor: well-formed, and about metrics that exist.
+
+promtool is a Debian package that CI does not install, so the rules are checked here
+with other means: a JSON schema for the part of the Prometheus Operator's CRDs the
+chart uses (unknown fields are errors, as the CRD's structural schema makes them),
+the PromQL of every alert parsed by promql-parser (a port of Prometheus's own parser:
+syntax, function names, argument types), and every metric and label an alert selects
+looked up in csms's metric definitions (gateway/metrics.py,
+contracts/service/metrics.py), so renaming a metric breaks this test rather than the
+alert. (promtool check rules and promtool test rules also pass on the rendered rules;
+docs/deployment.md says how to run them.)
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+
+try:
+    import promql_parser
+except ImportError as exc:  # fail loudly: the alerts' PromQL would go unchecked
+    raise ImportError(
+        "promql-parser is not installed: it is one of csms's dev dependencies "
+        "(pyproject.toml [dev]); run `make unit` to reinstall .venv"
+    ) from exc
+import yaml
+from prometheus_client import CollectorRegistry
+
+from contracts.service.metrics import ProcessMetrics
+from gateway.metrics import GatewayMetrics
+from tests.deploy.chart import (
+    FULLNAME,
+    NAMESPACE,
+    VALUES_FILES,
+    of_kind,
+    render,
+    template,
+)
+
+TARGET_LABELS = {"namespace", "service", "pod", "job", "instance", "container", "endpoint"}
+"""Labels the Prometheus Operator attaches to every scraped series."""
+
+EXTERNAL_METRICS = {
+    # kube-state-metrics: pod readiness, which csms cannot report about itself
+    "kube_pod_status_ready": {"namespace", "pod", "uid", "condition"},
+    # Strimzi's Kafka Exporter / kafka_exporter: consumer-group lag, seen from the brokers
+    "kafka_consumergroup_lag": {"consumergroup", "topic", "partition"},
+}
+"""Metrics the alerts use that other exporters provide, with their labels."""
+
+DURATION = "^([0-9]+(ms|s|m|h|d|w|y))+$"
+LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+
+PROMETHEUS_RULE = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["groups"],
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "rules"],
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": {"type": "string", "pattern": DURATION},
+                            "rules": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["alert", "expr", "labels", "annotations"],
+                                    "properties": {
+                                        "alert": {
+                                            "type": "string",
+                                            "pattern": "^Csms[A-Z][A-Za-z]+$",
+                                        },
+                                        "expr": {"type": "string", "minLength": 1},
+                                        "for": {"type": "string", "pattern": DURATION},
+                                        "keep_firing_for": {"type": "string", "pattern": DURATION},
+                                        "labels": {
+                                            **LABELS,
+                                            "required": ["severity"],
+                                            "properties": {
+                                                "severity": {
+                                                    "enum": ["info", "warning", "critical"]
+                                                }
+                                            },
+                                        },
+                                        "annotations": {
+                                            **LABELS,
+                                            "required": ["summary", "description"],
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+        },
+    },
+}
+"""The part of the PrometheusRule CRD (monitoring.coreos.com/v1) the chart uses."""
+
+SERVICE_MONITOR = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "ServiceMonitor"},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["selector", "endpoints"],
+            "properties": {
+                "jobLabel": {"type": "string"},
+                "selector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"matchLabels": LABELS},
+                },
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["port"],
+                        "properties": {
+                            "port": {"type": "string"},
+                            "path": {"type": "string", "pattern": "^/"},
+                            "interval": {"type": "string", "pattern": DURATION},
+                            "scrapeTimeout": {"type": "string", "pattern": DURATION},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+"""The part of the ServiceMonitor CRD (monitoring.coreos.com/v1) the chart uses."""
+
+
+def csms_metrics() -> dict[str, set[str]]:
+    """Every series name csms exports, with its labels, from the metric definitions."""
+    # auto_describe: collectors without describe() (process_*) are asked for their series
+    registry = CollectorRegistry(auto_describe=True)
+    GatewayMetrics(registry)
+    ProcessMetrics(registry)
+    for metrics_class in _worker_metrics_classes():
+        metrics_class(registry)
+    series: dict[str, set[str]] = {}
+    # prometheus-client keeps no public map from a collector to its series' names
+    for collector, names in registry._collector_to_names.items():
+        labels = set(getattr(collector, "_labelnames", ()))
+        for name in names:
+            series[name] = labels | ({"le"} if name.endswith("_bucket") else set())
+    return series
+
+
+def _worker_metrics_classes() -> Iterator[type[Any]]:
+    """The workers' metrics classes (a class taking a registry in a ``metrics`` module)."""
+    import workers
+
+    for info in pkgutil.walk_packages(workers.__path__, "workers."):
+        if info.name.rsplit(".", 1)[-1] != "metrics":
+            continue
+        module = importlib.import_module(info.name)
+        for obj in vars(module).values():
+            if (
+                isinstance(obj, type)
+                and obj.__module__ == module.__name__
+                and "registry" in inspect.signature(obj).parameters
+            ):
+                yield obj
+
+
+def rules(values: str) -> list[dict[str, Any]]:
+    (rule,) = of_kind(render(values), "PrometheusRule")
+    return [r for group in rule["spec"]["groups"] for r in group["rules"]]
+
+
+def selectors(expr: str) -> list[tuple[str, dict[str, str]]]:
+    """(metric name, {label: matcher text}) of every vector selector in a PromQL expression."""
+    found: list[tuple[str, dict[str, str]]] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            labels = {m.name: str(m) for m in node.matchers.matchers}
+            found.append((node.name or labels.pop("__name__", ""), labels))
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return found
+
+
+MONITORED = ["full", "offload"]
+"""The value sets that turn the ServiceMonitor and the PrometheusRule on."""
+
+
+def test_monitoring_is_off_by_default() -> None:
+    kinds = {o["kind"] for o in render("default")}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule"}
+
+
+@pytest.mark.parametrize("values", MONITORED)
+def test_prometheus_rule_is_well_formed(values: str) -> None:
+    (rule,) = of_kind(render(values), "PrometheusRule")
+    jsonschema.validate(rule, PROMETHEUS_RULE)
+    names = [r["alert"] for r in rules(values)]
+    assert len(names) == len(set(names))
+    assert set(names) == {
+        "CsmsGatewayNotReady",
+        "CsmsGatewayBackpressure",
+        "CsmsKafkaPublishErrors",
+        "CsmsEventLoopLag",
+        "CsmsFailedLoginsSpike",
+        "CsmsOpenFilesNearLimit",
+        "CsmsConsumerLag",
+    }
+
+
+def test_the_rule_schema_rejects_a_misspelt_field() -> None:
+    (rule,) = of_kind(render("full"), "PrometheusRule")
+    rule["spec"]["groups"][0]["rules"][0]["for_"] = rule["spec"]["groups"][0]["rules"][0]["for"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(rule, PROMETHEUS_RULE)
+
+
+@pytest.mark.parametrize("values", MONITORED)
+def test_alert_expressions_parse_as_promql(values: str) -> None:
+    for rule in rules(values):
+        try:
+            promql_parser.parse(rule["expr"])
+        except ValueError as exc:
+            pytest.fail(f"{rule['alert']}: {exc}\n{rule['expr']}")
+        promql_parser.parse_duration(rule["for"])
+
+
+def test_the_parser_rejects_broken_promql() -> None:
+    for broken in [
+        "rate(csms_gateway_kafka_records_total[5m]",  # unbalanced
+        "rat(csms_gateway_kafka_records_total[5m])",  # no such function
+        "rate(csms_gateway_kafka_records_total)",  # rate needs a range vector
+    ]:
+        with pytest.raises(ValueError):  # noqa: PT011 - the parser raises bare ValueErrors
+            promql_parser.parse(broken)
+
+
+@pytest.mark.parametrize("values", MONITORED)
+def test_alerts_select_metrics_and_labels_that_exist(values: str) -> None:
+    exported = csms_metrics()
+    for rule in rules(values):
+        for name, labels in selectors(rule["expr"]):
+            if name in EXTERNAL_METRICS:
+                known = EXTERNAL_METRICS[name]
+            else:
+                assert name in exported, (
+                    f"{rule['alert']} selects {name}, which csms does not export "
+                    "(gateway/metrics.py, contracts/service/metrics.py)"
+                )
+                known = exported[name] | TARGET_LABELS
+            assert set(labels) <= known, (
+                f"{rule['alert']}: {name} has no label {set(labels) - known}"
+            )
+
+
+@pytest.mark.parametrize("values", MONITORED)
+def test_csms_alerts_are_scoped_to_the_release(values: str) -> None:
+    for rule in rules(values):
+        for name, labels in selectors(rule["expr"]):
+            if name == "kafka_consumergroup_lag":
+                continue  # the exporter runs beside Kafka, in Kafka's namespace
+            assert labels.get("namespace") == f'namespace="{NAMESPACE}"', rule["alert"]
+            scope = labels.get("service", labels.get("pod", ""))
+            assert FULLNAME in scope, f"{rule['alert']}: {name} is not limited to the release"
+
+
+def test_alert_thresholds_come_from_the_values() -> None:
+    defaults = {r["alert"]: r for r in rules("offload")}
+    tuned = {r["alert"]: r for r in rules("full")}
+    assert defaults["CsmsEventLoopLag"]["expr"].endswith("> 0.25")
+    assert tuned["CsmsEventLoopLag"]["expr"].endswith("> 0.5")
+    assert tuned["CsmsEventLoopLag"]["labels"]["severity"] == "critical"
+    assert defaults["CsmsConsumerLag"]["expr"].endswith("> 50000")
+
+
+def test_an_alert_can_be_turned_off() -> None:
+    text = template(
+        VALUES_FILES["full"], "metrics.prometheusRule.alerts.failedLogins.enabled=false"
+    )
+    (rule,) = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "PrometheusRule"]
+    names = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert "CsmsFailedLoginsSpike" not in names
+    assert "CsmsEventLoopLag" in names
+
+
+@pytest.mark.parametrize("values", MONITORED)
+def test_service_monitor_finds_every_status_port(values: str) -> None:
+    objects = render(values)
+    (monitor,) = of_kind(objects, "ServiceMonitor")
+    jsonschema.validate(monitor, SERVICE_MONITOR)
+    wanted = monitor["spec"]["selector"]["matchLabels"]
+    selected = [
+        s for s in of_kind(objects, "Service") if wanted.items() <= s["metadata"]["labels"].items()
+    ]
+    assert {s["metadata"]["name"] for s in selected} == {
+        f"{FULLNAME}-gateway-metrics",
+        f"{FULLNAME}-sessions-metrics",
+    }
+    for service in selected:
+        assert service["spec"]["clusterIP"] == "None"
+        ports = {p["name"] for p in service["spec"]["ports"]}
+        assert {e["port"] for e in monitor["spec"]["endpoints"]} <= ports
