@@ -122,3 +122,8 @@ class GatewayMetrics:
             "Records read from ocpp.commands.v1 (all partitions; read amplification)",
             registry=registry,
         )
+        # children the hot path touches on every call, resolved once
+        self.kafka_acked = self.kafka_records.labels("acked")
+        self.kafka_failed = self.kafka_records.labels("failed")
+        self.answer_duration = self.station_call_duration.labels("answer")
+        self.delegate_duration = self.station_call_duration.labels("delegate")

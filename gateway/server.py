@@ -477,9 +477,9 @@ class Gateway:
         connection = pending.connection
         session = connection.session
         if exc is None:
-            self.metrics.kafka_records.labels("acked").inc()
+            self.metrics.kafka_acked.inc()
         else:
-            self.metrics.kafka_records.labels("failed").inc()
+            self.metrics.kafka_failed.inc()
         if pending.done or session is None:
             return
         version = connection.version
@@ -496,9 +496,7 @@ class Gateway:
             assert pending.answer is not None
             session.answer(pending.message_id, pending.answer)
             self._count(version, pending.action, "answered")
-            self.metrics.station_call_duration.labels("answer").observe(
-                time.monotonic() - pending.received
-            )
+            self.metrics.answer_duration.observe(time.monotonic() - pending.received)
         else:
             pending.acked = True
             return
@@ -535,9 +533,7 @@ class Gateway:
             session.answer_error(message_id, code, description, details)
             self._count(version, pending.action, "replied_error")
         self.metrics.replies.labels("relayed").inc()
-        self.metrics.station_call_duration.labels("delegate").observe(
-            time.monotonic() - pending.received
-        )
+        self.metrics.delegate_duration.observe(time.monotonic() - pending.received)
         connection.pump()
         return "completed"
 

@@ -260,7 +260,9 @@ async def test_case_30_half_open_connection_is_detected_by_ping_timeout_and_free
 # ----------------------------------------------------------------------------- capacity, start
 
 
-async def test_a_full_gateway_turns_unready_and_refuses_then_recovers(kafka: KafkaUnderTest) -> None:
+async def test_a_full_gateway_turns_unready_and_refuses_then_recovers(
+    kafka: KafkaUnderTest,
+) -> None:
     with GatewayProcess(kafka, env={"CSMS_MAX_CONNECTIONS": "2"}) as gateway:
         async with connect_raw(gateway.url(_station()), "ocpp1.6"):
             assert gateway.status("/readyz")[0] == 200
