@@ -22,7 +22,7 @@ def test_bad_setting_in_environment_is_reported() -> None:
     result = run_csms("topics", "list", env={"CSMS_KAFKA_COMPRESSION": "brotli"})
     assert result.returncode == 2
     assert (
-        "csms topics: CSMS_KAFKA_COMPRESSION='brotli': expected one of lz4, zstd, snappy, gzip, none"
-        in result.stderr
+        "csms topics: CSMS_KAFKA_COMPRESSION='brotli': "
+        "expected one of lz4, zstd, snappy, gzip, none" in result.stderr
     )
     assert "Traceback" not in result.stderr

@@ -126,7 +126,8 @@ async def test_case_27_reconnect_storm_all_stations_back_bounded_latency_and_mem
                         subprotocols=["ocpp1.6"],  # type: ignore[list-item]
                     )
                 except websockets.InvalidStatus as exc:
-                    assert exc.response.status_code == 503
+                    if exc.response.status_code != 503:  # only admission control may refuse
+                        raise
                     refused += 1
                     await asyncio.sleep(0.2)
                     continue
@@ -278,7 +279,7 @@ async def test_a_full_gateway_turns_unready_and_refuses_then_recovers(
             assert gateway.status("/readyz")[0] == 200
 
 
-async def test_sigterm_while_waiting_for_kafka_at_start_exits_promptly() -> None:
+def test_sigterm_while_waiting_for_kafka_at_start_exits_promptly() -> None:
     from contracts.bus.broker import free_port
     from tests.support.processes import CsmsProcess
 
@@ -294,6 +295,7 @@ async def test_sigterm_while_waiting_for_kafka_at_start_exits_promptly() -> None
         with pytest.raises(urllib.error.HTTPError) as unready:
             urllib.request.urlopen(f"http://127.0.0.1:{status_port}/readyz", timeout=5)
         assert unready.value.code == 503
+        unready.value.close()
         started = time.monotonic()
         gateway.signal(signal.SIGTERM)
         assert gateway.wait(10) == 0
