@@ -36,6 +36,7 @@ from websockets.typing import Subprotocol
 
 from contracts.envelopes import SecurityProfile
 from contracts.ocpp import OcppVersion
+from gateway.frames import FrameSplitter, text_frame_header
 from gateway.handshake import (
     InvalidIdentity,
     offered_subprotocols,
@@ -79,6 +80,7 @@ class StationConnection(asyncio.Protocol):
         "remote_ip",
         "security_profile",
         "session",
+        "splitter",
         "station_id",
         "subprotocol",
         "timer",
@@ -94,6 +96,7 @@ class StationConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.ws: ServerProtocol | None = None
         self.session: Session | None = None
+        self.splitter: FrameSplitter | None = None  # once the websocket is open
         self.station_id = ""
         self.version: OcppVersion | None = None
         self.subprotocol = ""
@@ -150,10 +153,32 @@ class StationConnection(asyncio.Protocol):
             self.abort()
 
     def _data_received(self, data: bytes) -> None:
-        ws = self.ws
-        if ws is None:
+        if self.ws is None:
             return
         self.last_input = time.monotonic()
+        splitter = self.splitter
+        if splitter is not None:
+            splitter.feed(data, self._text_frame, self._frame_for_websockets)
+        else:
+            opening = self.session is None
+            self._frame_for_websockets(data)
+            if opening and self.session is not None and data.endswith(b"\r\n\r\n"):
+                # this read ended with the handshake: websockets holds no frame bytes, so the
+                # frame splitter can take over from here (see gateway/frames.py); after a
+                # handshake with frames pipelined behind it, websockets keeps the connection
+                self.splitter = FrameSplitter(self.gateway.settings.max_frame_size)
+        self.pump()
+
+    def _text_frame(self, payload: bytes) -> None:
+        """A whole text frame cut by the splitter: straight to the session."""
+        ws = self.ws
+        if ws is not None and ws.state is State.OPEN and self.session is not None:
+            self.session.receive_text(payload)
+
+    def _frame_for_websockets(self, data: bytes) -> None:
+        """Bytes for websockets' protocol: the handshake, control frames, anything unusual."""
+        ws = self.ws
+        assert ws is not None
         ws.receive_data(data)
         for event in ws.events_received():
             if type(event) is Frame:
@@ -162,14 +187,13 @@ class StationConnection(asyncio.Protocol):
                 if session is None:
                     continue
                 if opcode is Opcode.TEXT:
-                    session.receive_text(event.data)
+                    session.receive_text(bytes(event.data))
                 elif opcode is Opcode.BINARY:
                     session.receive_binary(bytes(event.data))
                 elif opcode is Opcode.PONG:
                     self.ping_sent_at = 0.0
             elif type(event) is Request:
                 self._handshake(event)
-        self.pump()
 
     def eof_received(self) -> bool | None:
         if self.ws is not None:
@@ -219,19 +243,23 @@ class StationConnection(asyncio.Protocol):
         ws = self.ws
         if ws is None:
             return
+        transport = self.transport
         close = None
         if session is not None:
             events = session.events_received()
             if events:
                 close = self.gateway.session_events(self, events)
             frames = session.data_to_send()
-            if frames and ws.state is State.OPEN:
+            if frames and ws.state is State.OPEN and transport is not None:
+                # what websockets queued (a pong, say) goes first, then our text frames,
+                # whose header is written here rather than by websockets (gateway/frames.py)
+                for chunk in ws.data_to_send():
+                    transport.write(chunk)
                 for frame in frames:
-                    ws.send_text(frame)
+                    transport.write(text_frame_header(len(frame)) + frame)
             self._schedule_tick()
             if close is not None:  # after the frames: the CALLERROR that explains it goes first
                 self.close(*close)
-        transport = self.transport
         if transport is None:
             return
         for chunk in ws.data_to_send():

@@ -1,14 +1,16 @@
 """Every metric the gateway exports, in one place (Prometheus naming; never a station id as label).
 
-Label values come from closed sets: OCPP versions, actions of the OCPP tables
-(anything else is counted as ``other``), outcomes and reasons named below.
-Children of labelled metrics that the hot path touches are resolved once and
-cached, because ``labels(...)`` costs about a microsecond per call.
+Label values come from closed sets: OCPP versions, actions of the OCPP tables,
+outcomes and reasons named below. Counters and histograms are the event loop's
+lock-free kind (:mod:`contracts.service.loop_metrics`): the gateway updates
+several per OCPP call. Children the hot path touches are resolved once.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
+
+from contracts.service.loop_metrics import LoopCounter, LoopHistogram
 
 __all__ = ["GatewayMetrics"]
 
@@ -24,50 +26,50 @@ class GatewayMetrics:
             ["ocpp_version"],
             registry=registry,
         )
-        self.connections_opened = Counter(
+        self.connections_opened = LoopCounter(
             "csms_gateway_connections_opened_total",
             "Station connections accepted, by OCPP version",
             ["ocpp_version"],
             registry=registry,
         )
-        self.connections_closed = Counter(
+        self.connections_closed = LoopCounter(
             "csms_gateway_connections_closed_total",
             "Station connections closed, by reason",
             ["reason"],
             registry=registry,
         )
-        self.handshakes_rejected = Counter(
+        self.handshakes_rejected = LoopCounter(
             "csms_gateway_handshakes_rejected_total",
             "Websocket handshakes refused, by reason",
             ["reason"],
             registry=registry,
         )
-        self.station_calls = Counter(
+        self.station_calls = LoopCounter(
             "csms_gateway_station_calls_total",
             "Calls from stations, by version, action and outcome",
             ["ocpp_version", "action", "outcome"],
             registry=registry,
         )
-        self.station_call_duration = Histogram(
+        self.station_call_duration = LoopHistogram(
             "csms_gateway_station_call_duration_seconds",
             "From a station's call to the gateway's answer, by handling (answer or delegate)",
             ["handling"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.protocol_issues = Counter(
+        self.protocol_issues = LoopCounter(
             "csms_gateway_protocol_issues_total",
             "OCPP-J protocol issues seen on station connections, by kind",
             ["kind"],
             registry=registry,
         )
-        self.commands = Counter(
+        self.commands = LoopCounter(
             "csms_gateway_commands_total",
             "Commands ended by this gateway, by action and status",
             ["action", "status"],
             registry=registry,
         )
-        self.command_duration = Histogram(
+        self.command_duration = LoopHistogram(
             "csms_gateway_command_duration_seconds",
             "From a command's arrival at the gateway to its result",
             buckets=(*_LATENCY_BUCKETS, 30.0, 60.0),
@@ -78,19 +80,19 @@ class GatewayMetrics:
             "Commands waiting in station queues on this gateway",
             registry=registry,
         )
-        self.replies = Counter(
+        self.replies = LoopCounter(
             "csms_gateway_worker_replies_total",
             "Worker replies to delegated calls, by outcome (relayed, late, fallback)",
             ["outcome"],
             registry=registry,
         )
-        self.kafka_batch_ack = Histogram(
+        self.kafka_batch_ack = LoopHistogram(
             "csms_gateway_kafka_ack_duration_seconds",
             "From a record batch's first record to Kafka's acknowledgement",
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.kafka_records = Counter(
+        self.kafka_records = LoopCounter(
             "csms_gateway_kafka_records_total",
             "Records published to Kafka, by outcome (acked, failed)",
             ["outcome"],
@@ -106,18 +108,18 @@ class GatewayMetrics:
             "1 while the gateway has stopped reading sockets because Kafka is behind",
             registry=registry,
         )
-        self.failed_logins = Counter(
+        self.failed_logins = LoopCounter(
             "csms_gateway_failed_logins_total",
             "Failed station logins, by reason",
             ["reason"],
             registry=registry,
         )
-        self.command_records_skipped = Counter(
+        self.command_records_skipped = LoopCounter(
             "csms_gateway_command_records_skipped_total",
             "Records on ocpp.commands.v1 for stations this gateway does not hold",
             registry=registry,
         )
-        self.command_records_read = Counter(
+        self.command_records_read = LoopCounter(
             "csms_gateway_command_records_read_total",
             "Records read from ocpp.commands.v1 (all partitions; read amplification)",
             registry=registry,
