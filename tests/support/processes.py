@@ -109,7 +109,11 @@ class CsmsProcess:
         return self.process.returncode
 
     def __enter__(self) -> CsmsProcess:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # __exit__ is not called when __enter__ fails: clean up here
+            self.__exit__(None, None, None)
+            raise
 
     def __exit__(
         self,
