@@ -7,8 +7,9 @@ import os
 import socket
 from typing import Literal
 
+from contracts.ocpp import VERSIONS
 from contracts.service.runtime import ServiceSettings
-from contracts.settings import KafkaSettings, setting
+from contracts.settings import KafkaSettings, SettingsError, setting
 from gateway.auth import AuthSettings
 from gateway.tls import TlsSettings
 
@@ -16,8 +17,12 @@ __all__ = ["GatewaySettings", "default_instance_id"]
 
 
 def default_instance_id() -> str:
-    """The pod name on Kubernetes (HOSTNAME), else host and process id."""
-    return os.environ.get("HOSTNAME") or f"{socket.gethostname()}-{os.getpid()}"
+    """The host (the pod name on Kubernetes) and the process id.
+
+    Presence needs an id per gateway process: several processes may share a host
+    (``CSMS_REUSE_PORT``) or a pod.
+    """
+    return f"{os.environ.get('HOSTNAME') or socket.gethostname()}-{os.getpid()}"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -125,3 +130,11 @@ class GatewaySettings:
 
     def resolved_instance_id(self) -> str:
         return self.service.instance or default_instance_id()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.ocpp_versions) - set(VERSIONS))
+        if unknown or not self.ocpp_versions:
+            raise SettingsError(
+                f"CSMS_OCPP_VERSIONS={','.join(self.ocpp_versions)!r}: expected some of "
+                + ", ".join(VERSIONS)
+            )

@@ -78,3 +78,14 @@ def test_case_10_the_stations_first_supported_choice_wins() -> None:
     assert select_subprotocol(["OCPP1.6"], ALL) == ("OCPP1.6", "1.6")  # answered as offered
     assert select_subprotocol(["ocpp2.1"], ("1.6", "2.0.1")) is None  # not offered by this csms
     assert select_subprotocol([], ALL) is None
+
+
+def test_unknown_ocpp_versions_in_the_settings_are_refused() -> None:
+    from contracts.settings import SettingsError, load
+    from gateway.settings import GatewaySettings
+
+    with pytest.raises(SettingsError, match="CSMS_OCPP_VERSIONS"):
+        load(GatewaySettings, None, env={"CSMS_OCPP_VERSIONS": "1.6,1.5"})
+    assert load(GatewaySettings, None, env={"CSMS_OCPP_VERSIONS": "2.0.1"}).ocpp_versions == (
+        "2.0.1",
+    )
