@@ -506,6 +506,14 @@ class SessionRecord(Struct, frozen=True, kw_only=True):
     ] = False
     ocpp_version: OcppVersion
     updated_at: UtcTime
+    anomalies: Annotated[
+        tuple[str, ...],
+        Meta(
+            description="What was odd about the session's messages, as codes (e.g. "
+            "start_retried, stop_with_unknown_id, missing_events, meter_decreased; "
+            "docs/workers.md lists them). Added after the first shape: absent in older records."
+        ),
+    ] = ()
 
 
 # --- csms.alerts.v1 -----------------------------------------------------------------------------

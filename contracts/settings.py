@@ -72,6 +72,13 @@ class KafkaSettings:
         "Producer compression codec (lz4 costs a fifth of gzip's CPU at a similar ratio)",
         env="CSMS_KAFKA_COMPRESSION",
     )
+    fetch_max_wait: float = setting(
+        0.02,
+        "Seconds a consumer's fetch may wait at the broker while no record is there; it bounds "
+        "how soon a reply or command is seen on the embedded broker, which does not answer a "
+        "waiting fetch when records arrive (real Kafka does; there it only sets idle polling)",
+        env="CSMS_KAFKA_FETCH_MAX_WAIT",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = setting(
         "PLAINTEXT", "Kafka security protocol", env="CSMS_KAFKA_SECURITY_PROTOCOL"
     )

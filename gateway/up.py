@@ -6,8 +6,9 @@ cluster), the topics, the gateway, and every worker registered in the
 stops them together, in reverse order: the gateway drains first, the broker
 goes last. If any of them dies, the others are stopped and ``csms up`` exits 1.
 
-By default it accepts unknown stations (development mode, said in the banner);
-``--auth basic`` requires stations registered with ``csms stations add``.
+By default it accepts unknown stations and unknown id tokens (development mode,
+said in the banner); ``--auth basic`` requires stations registered with
+``csms stations add`` and id tokens with ``csms id-tokens add``.
 """
 
 from __future__ import annotations
@@ -115,9 +116,16 @@ def _run(args: argparse.Namespace) -> int:
                 "CSMS_KAFKA_BOOTSTRAP": kafka.bootstrap,
                 "CSMS_KAFKA_IDEMPOTENCE": "true" if kafka.idempotence else "false",
                 "CSMS_ALLOW_UNKNOWN_STATIONS": "true" if args.auth == "none" else "false",
+                # development mode accepts unknown id tokens too (sessions worker)
+                "CSMS_ALLOW_UNKNOWN_ID_TOKENS": "true" if args.auth == "none" else "false",
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if broker is not None:
+            # the embedded broker takes about half a session timeout to assign partitions;
+            # real Kafka refuses session timeouts under 6 s, so only here
+            env.setdefault("CSMS_WORKER_SESSION_TIMEOUT", "3")
+            env.setdefault("CSMS_WORKER_HEARTBEAT_INTERVAL", "0.5")
         services = [
             (
                 "gateway",
@@ -155,8 +163,8 @@ def _run(args: argparse.Namespace) -> int:
             f"csms up: connect chargers to ws://127.0.0.1:{args.port}/ocpp/<station id>\n"
             "         OCPP 1.6J, 2.0.1 and 2.1 on the same port\n"
             + (
-                "         accepting UNKNOWN stations (development mode; --auth basic requires "
-                "stations registered with 'csms stations add')\n"
+                "         accepting UNKNOWN stations and id tokens (development mode; --auth basic "
+                "requires 'csms stations add' and 'csms id-tokens add')\n"
                 if args.auth == "none"
                 else "         only stations registered with 'csms stations add' are accepted\n"
             )

@@ -1,14 +1,21 @@
-"""Documentation that follows the code: the README's settings tables."""
+"""Documentation that follows the code: the settings tables of the README and docs/."""
 
 from __future__ import annotations
 
-from tests.support.docs import README, SECTIONS, render, sections_in
+from pathlib import Path
+
+import pytest
+
+from tests.support.docs import FILES, SECTIONS, render, sections_in
 
 
-def test_readme_documents_every_settings_section() -> None:
-    assert sections_in(README.read_text()) == set(SECTIONS)
+def test_every_settings_section_is_documented_once() -> None:
+    documented = [section for sections in FILES.values() for section in sections]
+    assert sorted(documented) == sorted(SECTIONS)
 
 
-def test_readme_settings_tables_are_current() -> None:
-    current = README.read_text()
-    assert render(current) == current, "run: .venv/bin/python -m tests.support.docs"
+@pytest.mark.parametrize("path", list(FILES), ids=lambda p: p.name)
+def test_settings_tables_are_current(path: Path) -> None:
+    current = path.read_text()
+    assert sections_in(current) == set(FILES[path])
+    assert render(current, FILES[path]) == current, "run: .venv/bin/python -m tests.support.docs"

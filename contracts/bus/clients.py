@@ -63,6 +63,7 @@ def consumer(
 ) -> AIOKafkaConsumer:
     """A consumer with manual commits (``group_id=None`` unless given: no group)."""
     config = common_config(kafka, client_id) | {
+        "fetch_max_wait_ms": max(1, round(kafka.fetch_max_wait * 1000)),
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
     }

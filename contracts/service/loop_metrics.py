@@ -62,8 +62,11 @@ class _Labelled(Collector):
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
-        if registry is not None:
-            registry.register(self)
+        self.registry = registry  # registered by the subclass once it can be collected
+
+    def _register(self) -> None:
+        if self.registry is not None:
+            self.registry.register(self)
 
     def _check(self, values: tuple[str, ...]) -> None:
         if len(values) != len(self.labelnames):
@@ -85,6 +88,7 @@ class LoopCounter(_Labelled):
         self._children: dict[tuple[str, ...], _CounterChild] = {}
         if not self.labelnames:
             self._children[()] = _CounterChild()
+        self._register()
 
     def labels(self, *values: str) -> _CounterChild:
         child = self._children.get(values)
@@ -120,6 +124,7 @@ class LoopHistogram(_Labelled):
         self._children: dict[tuple[str, ...], _HistogramChild] = {}
         if not self.labelnames:
             self._children[()] = _HistogramChild(self.bounds)
+        self._register()
 
     def labels(self, *values: str) -> _HistogramChild:
         child = self._children.get(values)

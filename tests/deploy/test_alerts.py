@@ -168,7 +168,8 @@ def csms_metrics() -> dict[str, set[str]]:
     series: dict[str, set[str]] = {}
     # prometheus-client keeps no public map from a collector to its series' names
     for collector, names in registry._collector_to_names.items():
-        labels = set(getattr(collector, "_labelnames", ()))
+        # prometheus-client's metrics keep them in _labelnames, csms's loop metrics in labelnames
+        labels = set(getattr(collector, "_labelnames", getattr(collector, "labelnames", ())))
         for name in names:
             series[name] = labels | ({"le"} if name.endswith("_bucket") else set())
     return series

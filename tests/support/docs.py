@@ -1,8 +1,9 @@
-"""The README's configuration tables, rendered from the settings classes.
+"""The documentation's configuration tables, rendered from the settings classes.
 
-``python -m tests.support.docs`` rewrites the marked sections of README.md
-(``<!-- settings:NAME -->`` ... ``<!-- /settings:NAME -->``);
-tests/test_docs.py fails when they are stale. Nobody edits those tables by hand.
+``python -m tests.support.docs`` rewrites the marked sections
+(``<!-- settings:NAME -->`` ... ``<!-- /settings:NAME -->``) of README.md and
+docs/*.md; tests/test_docs.py fails when they are stale. Nobody edits those
+tables by hand.
 """
 
 from __future__ import annotations
@@ -15,19 +16,27 @@ from typing import Any
 
 from contracts.settings import describe
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
 
-# section name -> (module, settings class, fields of it that other sections document)
+# section name -> (module, settings class)
 SECTIONS: dict[str, tuple[str, str]] = {
     "kafka": ("contracts.settings", "KafkaSettings"),
     "service": ("contracts.service.runtime", "ServiceSettings"),
     "gateway": ("gateway.settings", "GatewaySettings"),
     "auth": ("gateway.auth", "AuthSettings"),
     "tls": ("gateway.tls", "TlsSettings"),
+    "sessions": ("workers.sessions.settings", "SessionsSettings"),
 }
 
-# the gateway's table leaves out what the nested sections document
-NESTED = {"gateway": ("kafka", "service", "auth", "tls")}
+# which file documents which sections
+FILES: dict[Path, tuple[str, ...]] = {
+    README: ("kafka", "service", "gateway", "auth", "tls"),
+    ROOT / "docs" / "workers.md": ("sessions",),
+}
+
+# a table leaves out what the sections of nested settings document
+NESTED = {"gateway": ("kafka", "service", "auth", "tls"), "sessions": ("kafka", "service")}
 
 
 def _settings_class(section: str) -> Any:
@@ -55,8 +64,8 @@ def _pattern(section: str) -> re.Pattern[str]:
     )
 
 
-def render(text: str) -> str:
-    for section in SECTIONS:
+def render(text: str, sections: tuple[str, ...]) -> str:
+    for section in sections:
         text = _pattern(section).sub(lambda m, s=section: m[1] + table(s) + "\n" + m[3], text)
     return text
 
@@ -66,6 +75,8 @@ def sections_in(text: str) -> set[str]:
 
 
 if __name__ == "__main__":
-    current = README.read_text()
-    README.write_text(render(current))
-    print(f"README.md: {len(sections_in(current))} settings tables rendered", file=sys.stderr)
+    for path, sections in FILES.items():
+        path.write_text(render(path.read_text(), sections))
+        print(
+            f"{path.relative_to(ROOT)}: {len(sections)} settings tables rendered", file=sys.stderr
+        )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Mapping
 
@@ -31,7 +29,6 @@ class GatewayProcess(CsmsProcess):
         environment.update(env or {})
         super().__init__("gateway", "--port", "0", "--status-port", "0", *args, env=environment)
         self.port = 0
-        self.status_port = 0
         self.tls_port: int | None = None
 
     def start(self) -> GatewayProcess:
@@ -47,28 +44,3 @@ class GatewayProcess(CsmsProcess):
 
     def url(self, station_id: str, path: str = "/ocpp/") -> str:
         return f"ws://127.0.0.1:{self.port}{path}{station_id}"
-
-    def status(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.status_port}{path}", timeout=5
-            ) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def metric(self, name: str, labels: Mapping[str, str] | None = None) -> float:
-        """The sum of the samples of ``name`` on /metrics whose labels include ``labels``."""
-        _, text = self.status("/metrics")
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith("#") or not line:
-                continue
-            sample, _, value = line.rpartition(" ")
-            metric, _, label_text = sample.partition("{")
-            if metric != name:
-                continue
-            present = dict(item.split("=", 1) for item in label_text.rstrip("}").split(",") if item)
-            if all(present.get(k) == f'"{v}"' for k, v in (labels or {}).items()):
-                total += float(value)
-        return total

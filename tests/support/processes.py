@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +55,7 @@ class CsmsProcess:
         )
         self.log_path = Path(self._log.name)
         self.process: subprocess.Popen[bytes] | None = None
+        self.status_port = 0  # known once the subclass read it from the output
 
     def start(self) -> CsmsProcess:
         self.process = subprocess.Popen(
@@ -83,6 +86,31 @@ class CsmsProcess:
             f"csms {' '.join(self.args)} did not print /{pattern}/ "
             f"(exit status {self.returncode()}); output:\n{self.output}"
         )
+
+    def status(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.status_port}{path}", timeout=5
+            ) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def metric(self, name: str, labels: Mapping[str, str] | None = None) -> float:
+        """The sum of the samples of ``name`` on /metrics whose labels include ``labels``."""
+        _, text = self.status("/metrics")
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("#") or not line:
+                continue
+            sample, _, value = line.rpartition(" ")
+            metric, _, label_text = sample.partition("{")
+            if metric != name:
+                continue
+            present = dict(item.split("=", 1) for item in label_text.rstrip("}").split(",") if item)
+            if all(present.get(k) == f'"{v}"' for k, v in (labels or {}).items()):
+                total += float(value)
+        return total
 
     def returncode(self) -> int | None:
         return None if self.process is None else self.process.poll()

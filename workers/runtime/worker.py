@@ -1,0 +1,512 @@
+"""The worker: a consumer group member that runs a :class:`~workers.runtime.logic.Logic` on events.
+
+One ``Worker`` owns some partitions of ``ocpp.events.v1`` at a time:
+
+- **Assigned** partitions get their states back from the changelog (every
+  record up to the last checkpoint) and the consumer is positioned right after
+  the checkpoint's offset. A partition never checkpointed starts at the group's
+  committed offset, or at the earliest retained event for a new group (a
+  sessions worker must see a transaction's start to account for it).
+- **Polled** records are filtered on their ``ocpp-action`` header, decoded,
+  decided about, and their outputs (the reply, session records, dead letters)
+  handed to the batching publisher at once.
+- **Checkpoints**, every ``checkpoint_interval`` per partition: once the
+  outputs are acknowledged the changed states go to the changelog, then the
+  offset is committed (:mod:`workers.runtime.partition` says why in this order).
+- **Revoked** partitions, and all of them on stop, are checkpointed before they
+  are let go, so the next owner continues exactly where this one stopped.
+
+A record whose handling raises is tried ``max_attempts`` times, then written
+to ``csms.dead-letter.v1`` with the reason (at once for an undecodable or
+rejected record); a call that expected a reply is answered CALLERROR
+InternalError. Either way the partition moves on. A publish that Kafka never
+acknowledges, or a changelog that cannot be read back, is fatal: the process
+exits with status 1, and its restart restores the states from the changelog
+(nothing was committed past what is safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from contracts.bus.clients import consumer, producer
+from contracts.bus.follower import TopicFollower
+from contracts.bus.publisher import Publisher
+from contracts.envelopes import (
+    DeadLetter,
+    StationCommand,
+    StationEvent,
+    decode_event,
+    encode_command,
+    encode_dead_letter,
+    original_record,
+)
+from contracts.headers import (
+    OCPP_ACTION,
+    command_headers,
+    dead_letter_headers,
+    header,
+    worker_source,
+)
+from contracts.topics import COMMANDS, DEAD_LETTER, EVENTS
+from workers.runtime.changelog import (
+    CHECKPOINT_KEY,
+    UnusableTopics,
+    changelog_topic,
+    ensure_changelog,
+    read_changelog,
+)
+from workers.runtime.logic import Decision, Logic, Position, RecordRejected, Reply
+from workers.runtime.metrics import WorkerMetrics
+from workers.runtime.partition import Acks, Checkpoint, OwnedPartition
+from workers.runtime.settings import WorkerSettings
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("workers.runtime")
+
+S = TypeVar("S")
+P = TypeVar("P")
+
+_POLL_TIMEOUT_MS = 200
+
+
+class Worker(Generic[S, P]):
+    """Runs ``logic`` on the partitions of ocpp.events.v1 this member of the group owns."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: WorkerSettings,
+        logic: Logic[S, P],
+        metrics: WorkerMetrics,
+        *,
+        tables: Sequence[TopicFollower] = (),
+        outputs: Sequence[str] = (),
+        max_partitions: int | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.logic = logic
+        self.metrics = metrics
+        self.tables = list(tables)
+        self.outputs = list(outputs)
+        self.max_partitions = max_partitions
+        self.instance = settings.service.instance_name()
+        self.source = worker_source(name, self.instance)
+        self.group = settings.group_for(name)
+        self.changelog = changelog_topic(self.group)
+        self.producer = producer(settings.kafka, f"csms-{name}-{self.instance}")
+        self.publisher = Publisher(self.producer, linger=settings.linger)
+        self.consumer: AIOKafkaConsumer | None = None
+        self.owned: dict[int, OwnedPartition[S, P]] = {}
+        self.started = False
+        self.failure: BaseException | None = None
+        self._stopping = False
+        self._ownership = asyncio.Lock()
+        self._station_decoder = msgspec.json.Decoder(logic.station_type)
+        self._partition_decoder = msgspec.json.Decoder(logic.partition_type)
+        metrics.states.set_function(lambda: sum(len(p.stations) for p in self.owned.values()))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def readiness(self) -> Mapping[str, bool]:
+        return {
+            "kafka": self.started and self.failure is None,
+            "tables": all(table.caught_up for table in self.tables),
+        }
+
+    async def start(self) -> None:
+        """Connect, make the changelog, read the tables to their end, and join the group."""
+        settings = self.settings
+        await self.producer.start()
+        await self.publisher.start(COMMANDS.name, DEAD_LETTER.name, *self.outputs)
+        partitions = await self.producer.partitions_for(EVENTS.name)
+        if self.max_partitions is not None and len(partitions) > self.max_partitions:
+            raise UnusableTopics(
+                f"{EVENTS.name} has {len(partitions)} partitions; the {self.name} worker "
+                f"handles at most {self.max_partitions}"
+            )
+        await ensure_changelog(
+            settings.kafka,
+            self.changelog,
+            len(partitions),
+            replication_factor=settings.changelog_replication_factor,
+            compaction_lag=settings.changelog_compaction_lag,
+        )
+        for table in self.tables:
+            await table.start()
+            while not await table.wait_caught_up(10):
+                log.warning("worker.catching_up", extra={"topic": table.topic})
+        self.consumer = consumer(
+            settings.kafka,
+            f"csms-{self.name}-{self.instance}",
+            group_id=self.group,
+            max_poll_records=settings.max_batch,
+            session_timeout_ms=int(settings.session_timeout * 1000),
+            heartbeat_interval_ms=int(settings.heartbeat_interval * 1000),
+        )
+        await self.consumer.start()
+        self.consumer.subscribe([EVENTS.name], listener=_Rebalance(self))
+        self.started = True
+        log.info(
+            "worker.started",
+            extra={"worker": self.name, "group": self.group, "changelog": self.changelog},
+        )
+
+    async def run(self) -> None:
+        """Poll, decide and checkpoint until :meth:`request_stop`; raises when something fatal."""
+        client = self.consumer
+        assert client is not None
+        try:
+            while not self._stopping:
+                batches = await client.getmany(
+                    timeout_ms=_POLL_TIMEOUT_MS, max_records=self.settings.max_batch
+                )
+                if self.failure is not None:
+                    raise self.failure
+                if batches:
+                    now = datetime.now(UTC)
+                    for tp, records in batches.items():
+                        owned = self.owned.get(tp.partition)
+                        if owned is None or owned.released or tp.topic != EVENTS.name:
+                            continue  # restoring or being released: read again by its owner
+                        for record in records:
+                            self._handle(owned, record, now)
+                        owned.handled_up_to(records[-1].offset)
+                self._after_poll(client)
+        except BaseException as exc:
+            if self.failure is None and not isinstance(exc, asyncio.CancelledError):
+                self.failure = exc
+            raise
+
+    def request_stop(self) -> None:
+        self._stopping = True
+
+    async def close(self) -> None:
+        """Checkpoint and let go of every partition (unless failed), leave the group, flush."""
+        if self.consumer is not None:
+            await self._release(list(self.owned))
+            with contextlib.suppress(KafkaError):
+                await self.consumer.stop()
+            self.consumer = None
+        for table in self.tables:
+            await table.stop()
+        with contextlib.suppress(KafkaError, TimeoutError):
+            await asyncio.wait_for(self.publisher.stop(), 10)
+        with contextlib.suppress(KafkaError, TimeoutError):
+            await asyncio.wait_for(self.producer.stop(), 10)
+        self.started = False
+
+    # ------------------------------------------------------------------ one record
+
+    def _handle(self, owned: OwnedPartition[S, P], record: Any, now: datetime) -> None:
+        action = header(record.headers, OCPP_ACTION)
+        if action is None or action not in self.logic.actions:
+            self.metrics.records_skipped.inc()
+            return
+        started = time.perf_counter()
+        try:
+            event = decode_event(record.value)
+        except (msgspec.DecodeError, TypeError) as exc:
+            self._dead_letter(owned, record, "undecodable", f"{type(exc).__name__}: {exc}", 1, now)
+            self.metrics.record(action, "dead_letter", time.perf_counter() - started)
+            return
+        if event.kind != "call":
+            self.metrics.records_skipped.inc()
+            return
+        key = record.key.decode() if record.key is not None else event.station_id
+        decision: Decision[S, P] | None = None
+        failure: Exception | None = None
+        attempts = 0
+        while decision is None and attempts < self.settings.max_attempts:
+            attempts += 1
+            try:
+                decision = self.logic.decide(
+                    event,
+                    owned.stations.get(key),
+                    owned.state,
+                    Position(record.partition, record.offset),
+                )
+            except RecordRejected as exc:
+                failure = exc
+                break
+            except Exception as exc:
+                failure = exc
+        if decision is None:
+            assert failure is not None
+            reason = "rejected" if isinstance(failure, RecordRejected) else "failed"
+            text = f"{type(failure).__name__}: {failure}"
+            self._dead_letter(owned, record, reason, text, attempts, now)
+            if event.reply_expected:
+                self._reply(owned, event, Reply.error("InternalError", "could not process"), now)
+            self.metrics.record(action, "dead_letter", time.perf_counter() - started)
+            return
+        owned.apply(key, decision)
+        if decision.reply is not None and event.reply_expected:
+            self._reply(owned, event, decision.reply, now)
+        for output in decision.outputs:
+            self.publisher.publish(
+                output.topic, output.key, output.value, output.headers, owned.outputs.expect()
+            )
+        for anomaly in decision.anomalies:
+            self.metrics.anomalies.labels(anomaly).inc()
+            log.info(
+                "worker.anomaly",
+                extra={
+                    "anomaly": anomaly,
+                    "station_id": event.station_id,
+                    "action": action,
+                    "message_id": event.message_id,
+                },
+            )
+        self.metrics.record(action, decision.outcome, time.perf_counter() - started)
+
+    def _reply(
+        self, owned: OwnedPartition[S, P], event: StationEvent, reply: Reply, now: datetime
+    ) -> None:
+        if event.reply_by is not None and now > event.reply_by:
+            self.metrics.replies_late.inc()  # the station got the fallback already
+            return
+        command = StationCommand(
+            # the call's identity: a reply sent twice (a replay) is one command to the gateway
+            command_id=f"{self.name}:{event.connection_id}:{event.message_id}",
+            station_id=event.station_id,
+            kind="call_result" if reply.error_code is None else "call_error",
+            action=event.action or "",
+            message_id=event.message_id,
+            error_code=reply.error_code,
+            error_description=reply.error_description,
+            ocpp_version=event.ocpp_version,
+            created_at=now,
+            expires_at=event.reply_by,
+            source=self.source,
+            payload=msgspec.Raw(reply.payload),
+        )
+        self.publisher.publish(
+            COMMANDS.name,
+            event.station_id.encode(),
+            encode_command(command),
+            command_headers(command),
+            owned.outputs.expect(),
+        )
+        self.metrics.replies_sent.inc()
+        self.metrics.reply_delay.observe((now - event.received_at).total_seconds())
+
+    def _dead_letter(
+        self,
+        owned: OwnedPartition[S, P],
+        record: Any,
+        reason: str,
+        text: str,
+        failures: int,
+        now: datetime,
+    ) -> None:
+        letter = DeadLetter(
+            record=original_record(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                headers=record.headers,
+                timestamp=datetime.fromtimestamp(record.timestamp / 1000, UTC),
+            ),
+            worker=self.name,
+            reason=f"{reason}: {text}"[:2000],
+            failures=failures,
+            failed_at=now,
+        )
+        self.publisher.publish(
+            DEAD_LETTER.name,
+            record.key or b"",
+            encode_dead_letter(letter),
+            dead_letter_headers(letter, source=self.source),
+            owned.outputs.expect(),
+        )
+        self.metrics.dead_letters.labels(reason).inc()
+        log.warning(
+            "worker.dead_letter",
+            extra={
+                "reason": reason,
+                "error": text[:500],
+                "partition": record.partition,
+                "offset": record.offset,
+                "failures": failures,
+            },
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _after_poll(self, client: AIOKafkaConsumer) -> None:
+        now = time.monotonic()
+        interval = self.settings.checkpoint_interval
+        for owned in self.owned.values():
+            highwater = client.highwater(TopicPartition(EVENTS.name, owned.number))
+            if highwater is not None and owned.handled is not None:
+                lag = max(0, highwater - owned.handled - 1)
+                self.metrics.lag.labels(str(owned.number)).set(lag)
+            if owned.due(now, interval):
+                checkpoint = owned.close()
+                if checkpoint is not None:
+                    owned.writing = asyncio.create_task(
+                        self._write(checkpoint), name=f"checkpoint {owned.number}"
+                    )
+                    owned.writing.add_done_callback(functools.partial(self._written, owned))
+
+    def _written(self, owned: OwnedPartition[S, P], task: asyncio.Task[None]) -> None:
+        owned.writing = None
+        if not task.cancelled() and task.exception() is not None and self.failure is None:
+            self.failure = task.exception()
+            log.error("worker.checkpoint_failed", exc_info=task.exception())
+
+    async def _write(self, checkpoint: Checkpoint) -> None:
+        """Outputs acknowledged, then the states, then the checkpoint record; then commit."""
+        await checkpoint.outputs.wait()
+        written = Acks()
+        for key, value in checkpoint.records:
+            self.publisher.publish(
+                self.changelog, key.encode(), value, [], written.expect(), checkpoint.partition
+            )
+        self.publisher.publish(
+            self.changelog,
+            CHECKPOINT_KEY,
+            checkpoint.value,
+            [],
+            written.expect(),
+            checkpoint.partition,
+        )
+        self.metrics.changelog_records.inc(len(checkpoint.records) + 1)
+        await written.wait()
+        tp = TopicPartition(EVENTS.name, checkpoint.partition)
+        if self.consumer is not None:
+            try:
+                await self.consumer.commit({tp: checkpoint.offset + 1})
+            except KafkaError as exc:
+                # the changelog's checkpoint is what positions the next owner: nothing is lost
+                log.warning(
+                    "worker.commit_failed",
+                    extra={"partition": checkpoint.partition, "error": repr(exc)},
+                )
+        self.metrics.checkpoints.inc()
+        self.metrics.checkpoint_seconds.observe(time.monotonic() - checkpoint.closed_at)
+
+    # ------------------------------------------------------------------ ownership
+
+    async def _acquire(self, numbers: Sequence[int]) -> None:
+        """Restore the states of newly assigned partitions and position the consumer after them."""
+        async with self._ownership:
+            client = self.consumer
+            if client is None or not numbers:
+                return
+            started = time.monotonic()
+            restored = await read_changelog(
+                self.settings.kafka,
+                self.changelog,
+                numbers,
+                client_id=f"csms-{self.name}-{self.instance}-restore",
+                timeout=self.settings.restore_timeout,
+            )
+            for number, found in restored.items():
+                stations = {
+                    key: self._station_decoder.decode(value)
+                    for key, value in found.stations.items()
+                }
+                state = (
+                    self.logic.initial_partition()
+                    if found.state is None
+                    else self._partition_decoder.decode(found.state)
+                )
+                self.owned[number] = OwnedPartition(number, stations, state, found.offset)
+                await self._position(client, TopicPartition(EVENTS.name, number), found.offset)
+            seconds = time.monotonic() - started
+            self.metrics.rebalances.inc()
+            self.metrics.restore_seconds.observe(seconds)
+            self.metrics.partitions.set(len(self.owned))
+            log.info(
+                "worker.partitions_assigned",
+                extra={
+                    "partitions": sorted(numbers),
+                    "states": sum(len(r.stations) for r in restored.values()),
+                    "resume_at": {n: r.offset for n, r in restored.items()},
+                    "seconds": round(seconds, 3),
+                },
+            )
+
+    @staticmethod
+    async def _position(
+        client: AIOKafkaConsumer, tp: TopicPartition, checkpoint: int | None
+    ) -> None:
+        """Right after the checkpoint; else at the committed offset; else at the earliest event.
+
+        Always explicit: records fetched while the state was being restored were
+        not handled, so the position they left behind means nothing.
+        """
+        if checkpoint is not None:
+            client.seek(tp, checkpoint + 1)
+            return
+        committed = await client.committed(tp)
+        if committed is not None:
+            log.warning("worker.no_checkpoint", extra={"partition": tp.partition})
+            client.seek(tp, committed)
+        else:
+            await client.seek_to_beginning(tp)
+
+    async def _release(self, numbers: Sequence[int]) -> None:
+        """Checkpoint partitions (unless failed) and forget them."""
+        async with self._ownership:
+            for number in sorted(numbers):
+                owned = self.owned.get(number)
+                if owned is None:
+                    continue
+                owned.released = True  # what is polled from now on is the next owner's
+                if owned.writing is not None:
+                    with contextlib.suppress(Exception):
+                        await owned.writing
+                checkpoint = owned.close()
+                if checkpoint is not None and self.failure is None:
+                    try:
+                        await self._write(checkpoint)
+                    except Exception as exc:
+                        self.failure = exc
+                        log.error("worker.checkpoint_failed", exc_info=exc)
+                del self.owned[number]
+                with contextlib.suppress(KeyError):
+                    self.metrics.lag.remove(str(number))
+            self.metrics.partitions.set(len(self.owned))
+            if numbers:
+                log.info("worker.partitions_released", extra={"partitions": sorted(numbers)})
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Checkpoints revoked partitions before they go; restores assigned ones before reading."""
+
+    def __init__(self, worker: Worker[Any, Any]) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._guarded(self.worker._release, revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._guarded(self.worker._acquire, assigned)
+
+    async def _guarded(self, change: Any, partitions: Any) -> None:
+        numbers = [tp.partition for tp in partitions if tp.topic == EVENTS.name]
+        try:
+            await change(numbers)
+        except Exception as exc:
+            # aiokafka would log and carry on; a partition without its state must not be read
+            if self.worker.failure is None:
+                self.worker.failure = exc
+            log.exception("worker.rebalance_failed", extra={"partitions": numbers})
