@@ -47,6 +47,7 @@ __all__ = ["GatewayApp", "serve"]
 log = logging.getLogger("gateway")
 
 HOUSEKEEPING_INTERVAL = 0.25
+PING_SWEEP_SLICES = 10
 KAFKA_PROBE_INTERVAL = 5.0  # readiness asks Kafka for metadata this often
 KAFKA_PROBE_TIMEOUT = 3.0
 STOP_STEP_TIMEOUT = 2.0  # each client's stop after the drain
@@ -217,7 +218,8 @@ class GatewayApp:
             now = time.monotonic()
             self.gateway.expire(now)
             if now - last_ping >= 1.0:
-                self.gateway.ping_sweep(now)
+                # each connection is looked at every PING_SWEEP_SLICES seconds
+                self.gateway.ping_sweep(now, PING_SWEEP_SLICES)
                 last_ping = now
             if now - last_probe >= KAFKA_PROBE_INTERVAL and (probe is None or probe.done()):
                 probe = asyncio.get_running_loop().create_task(self._probe_kafka())

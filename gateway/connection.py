@@ -218,7 +218,11 @@ class StationConnection(asyncio.Protocol):
                 timer.cancel()
         self.timer = self._handshake_timer = None
         self.gateway.connection_lost(self, exc)
-        # break the reference cycles now, so nothing waits for the garbage collector
+        # break the reference cycles now, so nothing waits for the garbage collector, which
+        # never looks at frozen objects (contracts/service/gc_policy.py): websockets' protocol
+        # and its parser generator refer to each other until the generator is closed
+        if self.ws is not None:
+            self.ws.parser.close()
         self.session = None
         self.ws = None
         self.transport = None

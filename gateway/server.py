@@ -137,6 +137,8 @@ class Gateway:
         self.backpressure = False
         self.draining = False
         self._full = False
+        self._sweep: list[StationConnection] = []  # connections the ping sweep has still to see
+        self._sweep_share = 1
         self.commands: Any = None  # gateway.commands.CommandDelivery, set by the application
         self.presence: Any = None  # gateway.presence.PresenceView, set by the application
         # calls waiting for Kafka's ack (FIFO: one timeout for all) and for workers' replies
@@ -592,16 +594,25 @@ class Gateway:
             for connection in list(self.connections.values()):
                 connection.resume_reading()
 
-    def ping_sweep(self, now: float) -> None:
+    def ping_sweep(self, now: float, slices: int = 1) -> None:
         """Ping the connections that were silent too long; drop those whose pong is overdue.
 
-        Stations go quiet at different moments, so pings spread out by themselves.
+        Each call looks at the next ``1/slices`` of the connections, so that a
+        sweep over 19,000 of them never holds the event loop at once. Stations go
+        quiet at different moments, so pings spread out by themselves.
         """
         interval = self.settings.ping_interval
         if interval <= 0:
             return
         timeout = self.settings.ping_timeout
-        for connection in list(self.connections.values()):
+        if not self._sweep:  # a new round over every connection
+            self._sweep = list(self.connections.values())
+            self._sweep_share = max(1, -(-len(self._sweep) // slices))
+        batch = self._sweep[: self._sweep_share]
+        del self._sweep[: self._sweep_share]
+        for connection in batch:
+            if connection.session is None:  # closed since the sweep began
+                continue
             if connection.ping_sent_at:
                 if now - connection.ping_sent_at > timeout:
                     log.info("station.ping_timeout", extra=connection.describe())

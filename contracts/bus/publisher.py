@@ -50,14 +50,35 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 
 class _OpenBatch:
-    __slots__ = ("builder", "callbacks", "opened_at", "partition", "topic")
+    __slots__ = ("builder", "callbacks", "opened_at")
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, partition: int) -> None:
-        self.topic = topic
-        self.partition = partition
+    def __init__(self, producer: AIOKafkaProducer) -> None:
         self.builder = producer.create_batch()
         self.callbacks: list[Done] = []
         self.opened_at = time.monotonic()
+
+
+class _Slot:
+    """One topic partition: the batch being filled, full ones waiting, the one outstanding."""
+
+    __slots__ = ("full", "open", "outstanding", "partition", "topic")
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.open: _OpenBatch | None = None
+        self.full: collections.deque[_OpenBatch] = collections.deque()
+        self.outstanding: _OpenBatch | None = None  # handed to the producer, not yet acked
+
+    def has_records(self) -> bool:
+        return bool(self.full) or (self.open is not None and bool(self.open.callbacks))
+
+    def batches(self) -> list[_OpenBatch]:
+        found = [*self.full]
+        for batch in (self.open, self.outstanding):
+            if batch is not None and batch.callbacks:
+                found.append(batch)
+        return found
 
 
 class Publisher:
@@ -78,13 +99,14 @@ class Publisher:
         self.producer = producer
         self.linger = linger
         self.on_batch_acked = on_batch_acked
-        self._open: dict[tuple[str, int], _OpenBatch] = {}
-        self._ready: collections.deque[_OpenBatch] = collections.deque()
+        self._slots: dict[tuple[str, int], _Slot] = {}
+        self._due: set[_Slot] = set()  # slots waiting for the linger timer
+        self._ready: collections.deque[tuple[_Slot, _OpenBatch]] = collections.deque()
         self._wakeup = asyncio.Event()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._sender: asyncio.Task[None] | None = None
         self._partitions: dict[str, int] = {}
-        self._sending: dict[asyncio.Future[object], _OpenBatch] = {}  # handed to the producer
+        self._acks: set[asyncio.Future[object]] = set()  # batches handed to the producer
         self.pending = 0  # records accepted and not yet acknowledged (or failed)
 
     # ------------------------------------------------------------------ lifecycle
@@ -93,7 +115,8 @@ class Publisher:
         """Learn the partition counts of ``topics`` and start the sender."""
         for topic in topics:
             await self.refresh_partitions(topic)
-        self._sender = asyncio.get_running_loop().create_task(self._send_loop(), name="publisher")
+        self._loop = asyncio.get_running_loop()
+        self._sender = self._loop.create_task(self._send_loop(), name="publisher")
 
     async def refresh_partitions(self, topic: str) -> int:
         partitions = await self.producer.partitions_for(topic)
@@ -107,17 +130,18 @@ class Publisher:
 
     def oldest_pending_age(self) -> float:
         """Seconds the oldest unacknowledged record has waited (0 when none waits)."""
-        waiting = [*self._open.values(), *self._ready, *self._sending.values()]
+        waiting = [batch for slot in self._slots.values() for batch in slot.batches()]
         if not waiting:
             return 0.0
         return time.monotonic() - min(batch.opened_at for batch in waiting)
 
     async def flush(self) -> None:
         """Send every open batch and wait until all records handed in so far are acknowledged."""
-        self._close_open_batches()
-        while self._ready or self._sending:
-            if self._sending:
-                await asyncio.wait(list(self._sending))
+        while any(slot.has_records() or slot.outstanding for slot in self._slots.values()):
+            for slot in self._slots.values():
+                self._hand_over(slot)
+            if self._acks:
+                await asyncio.wait(list(self._acks), return_when=asyncio.FIRST_COMPLETED)
             else:
                 await asyncio.sleep(0.001)
 
@@ -148,68 +172,86 @@ class Publisher:
         """
         if partition is None:
             partition = partition_for(key, self._partitions[topic])
-        slot = (topic, partition)
-        batch = self._open.get(slot)
+        slot = self._slots.get((topic, partition))
+        if slot is None:
+            slot = self._slots[(topic, partition)] = _Slot(topic, partition)
+        batch = slot.open
         if batch is None:
-            batch = self._open[slot] = _OpenBatch(self.producer, topic, partition)
+            batch = slot.open = _OpenBatch(self.producer)
         if batch.builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
-            # full: send it, and start a new one for this record
-            self._ready_batch(self._open.pop(slot))
-            batch = self._open[slot] = _OpenBatch(self.producer, topic, partition)
+            # full: it waits its turn, and a new one takes this record
+            slot.full.append(batch)
+            batch = slot.open = _OpenBatch(self.producer)
             if batch.builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
-                del self._open[slot]
+                slot.open = None
                 on_done(KafkaError(f"record of {len(value or b'')} bytes exceeds the batch size"))
                 return
         batch.callbacks.append(on_done)
         self.pending += 1
-        if self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_later(
-                self.linger, self._close_open_batches
-            )
+        if slot.outstanding is None and slot not in self._due:
+            self._due.add(slot)
+            if self._flush_handle is None:
+                self._flush_handle = self._loop.call_later(self.linger, self._linger_expired)
 
     # ------------------------------------------------------------------ internals
 
-    def _ready_batch(self, batch: _OpenBatch) -> None:
-        if batch.callbacks:
-            self._ready.append(batch)
-            self._wakeup.set()
-
-    def _close_open_batches(self) -> None:
+    def _linger_expired(self) -> None:
         self._flush_handle = None
-        batches, self._open = self._open, {}
-        for batch in batches.values():
-            self._ready_batch(batch)
+        due, self._due = self._due, set()
+        for slot in due:
+            self._hand_over(slot)
+
+    def _hand_over(self, slot: _Slot) -> None:
+        """Give the slot's next batch to the sender, unless one is outstanding."""
+        if slot.outstanding is not None:
+            return
+        if slot.full:
+            batch = slot.full.popleft()
+        elif slot.open is not None and slot.open.callbacks:
+            batch, slot.open = slot.open, None
+        else:
+            return
+        slot.outstanding = batch
+        self._due.discard(slot)
+        self._ready.append((slot, batch))
+        self._wakeup.set()
 
     async def _send_loop(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._ready:
-                batch = self._ready[0]
+                slot, batch = self._ready.popleft()
                 try:
-                    # waits while the producer's accumulator is full: that is the backpressure
+                    # aiokafka holds no earlier batch of this partition (one outstanding at a
+                    # time), so this does not wait on other partitions; it waits only while the
+                    # producer's accumulator is full: that is the backpressure
                     future = await self.producer.send_batch(
-                        batch.builder, batch.topic, partition=batch.partition
+                        batch.builder, slot.topic, partition=slot.partition
                     )
                 except KafkaError as exc:
-                    self._ready.popleft()
-                    self._finish(batch, exc)
+                    self._done(slot, batch, exc)
                     continue
-                self._ready.popleft()
-                self._sending[future] = batch
-                future.add_done_callback(lambda f, b=batch: self._acked(f, b))
+                self._acks.add(future)
+                future.add_done_callback(lambda f, s=slot, b=batch: self._acked(f, s, b))
 
-    def _acked(self, future: asyncio.Future[object], batch: _OpenBatch) -> None:
-        self._sending.pop(future, None)
+    def _acked(self, future: asyncio.Future[object], slot: _Slot, batch: _OpenBatch) -> None:
+        self._acks.discard(future)
         exc = asyncio.CancelledError() if future.cancelled() else future.exception()
-        self._finish(batch, exc)
+        self._done(slot, batch, exc)
 
-    def _finish(self, batch: _OpenBatch, exc: BaseException | None) -> None:
+    def _done(self, slot: _Slot, batch: _OpenBatch, exc: BaseException | None) -> None:
+        slot.outstanding = None
+        self._finish(slot, batch, exc)
+        # what gathered meanwhile goes at once: it has waited a round trip already
+        self._hand_over(slot)
+
+    def _finish(self, slot: _Slot, batch: _OpenBatch, exc: BaseException | None) -> None:
         self.pending -= len(batch.callbacks)
         if exc is not None:
             log.warning(
                 "kafka.batch_failed",
-                extra={"topic": batch.topic, "partition": batch.partition, "error": repr(exc)},
+                extra={"topic": slot.topic, "partition": slot.partition, "error": repr(exc)},
             )
         if self.on_batch_acked is not None:
             self.on_batch_acked(len(batch.callbacks), time.monotonic() - batch.opened_at, exc)

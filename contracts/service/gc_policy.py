@@ -139,6 +139,7 @@ class GcPolicy:
         gc.freeze()
         frozen = gc.get_freeze_count()
         self.metrics.gc_freezes_total.inc()
+        self.metrics.gc_frozen_objects.set(frozen)
         logger.info(
             "gc.frozen",
             extra={

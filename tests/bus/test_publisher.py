@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import uuid
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -106,3 +107,55 @@ async def test_records_fail_to_their_callbacks_when_kafka_is_gone() -> None:
     assert publisher.pending == 0
     await asyncio.wait_for(publisher.stop(), 5)
     await asyncio.wait_for(client.stop(), 10)
+
+
+class HeldProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """A real producer's batches, with acknowledgements the test gives by hand.
+
+    A broker that is slow on one partition and not another cannot be arranged
+    with the embedded broker, hence this one stand-in.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(bootstrap_servers="127.0.0.1:1")
+        self.sent: list[tuple[int, int, asyncio.Future[object]]] = []  # partition, records
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1}
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self.sent.append((partition, batch.record_count(), future))
+        return future
+
+
+async def test_a_partition_waiting_for_its_ack_holds_up_no_other_and_gathers_a_batch() -> None:
+    producer = HeldProducer()
+    publisher = Publisher(producer, linger=0.001)
+    await publisher.start(TOPIC)
+    done: list[int] = []
+    for n in range(3):
+        publisher.publish(TOPIC, b"k", b"v", [], lambda exc, n=n: done.append(n), partition=0)
+    await asyncio.sleep(0.02)
+    assert [(p, n) for p, n, _ in producer.sent] == [(0, 3)]
+    # partition 0 waits for its ack; partition 1 goes ahead, partition 0's records gather
+    for n in range(3, 8):
+        publisher.publish(TOPIC, b"k", b"v", [], lambda exc, n=n: done.append(n), partition=0)
+    publisher.publish(TOPIC, b"j", b"v", [], lambda exc: done.append(100), partition=1)
+    await asyncio.sleep(0.02)
+    assert [(p, n) for p, n, _ in producer.sent] == [(0, 3), (1, 1)]
+    producer.sent[1][2].set_result(None)
+    await asyncio.sleep(0)
+    assert done == [100]
+    # the ack of partition 0 sends what gathered, in one batch, at once
+    producer.sent[0][2].set_result(None)
+    await asyncio.sleep(0.005)
+    assert done == [100, 0, 1, 2]
+    assert [(p, n) for p, n, _ in producer.sent][2:] == [(0, 5)]
+    producer.sent[2][2].set_result(None)
+    await asyncio.sleep(0)
+    assert done == [100, 0, 1, 2, 3, 4, 5, 6, 7]
+    assert publisher.pending == 0
+    assert publisher.oldest_pending_age() == 0.0
+    await publisher.stop()
+    await producer.stop()
