@@ -27,12 +27,14 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "auth": ("gateway.auth", "AuthSettings"),
     "tls": ("gateway.tls", "TlsSettings"),
     "sessions": ("workers.sessions.settings", "SessionsSettings"),
+    "loadtest": ("loadtest.settings", "LoadtestSettings"),
 }
 
 # which file documents which sections
 FILES: dict[Path, tuple[str, ...]] = {
     README: ("kafka", "service", "gateway", "auth", "tls"),
     ROOT / "docs" / "workers.md": ("sessions",),
+    ROOT / "docs" / "loadtest.md": ("loadtest",),
 }
 
 # a table leaves out what the sections of nested settings document

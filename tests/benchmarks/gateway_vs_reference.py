@@ -1,0 +1,261 @@
+"""csms against the obvious alternative and against the transport's ceiling, side by side.
+
+    .venv/bin/python -m tests.benchmarks.gateway_vs_reference [--rounds 3] [--rate 1000]
+        [--stations 300] [--window 10] [--profile 15] [--json out.json]
+
+The same open-loop load (OCPP 1.6; 40 % MeterValues with four sampled values,
+40 % Heartbeat, 20 % StatusNotification; Poisson arrivals over ``--stations``
+connections) goes to three servers, each in its own processes, started once:
+
+- **csms**: ``csms gateway`` on the embedded Kafka-protocol broker (Tansu):
+  decode, validate, publish to ``ocpp.events.v1``, answer after Kafka's ack;
+- **reference**: ``tests/benchmarks/reference_csms.py``, the ``ocpp`` package's
+  ``ChargePoint`` with ``@on`` handlers on websockets + uvloop, no Kafka;
+- **bare**: ``tests/benchmarks/bare_server.py``, websockets + uvloop answering
+  every CALL with a canned CALLRESULT without parsing it.
+
+Two figures each:
+
+1. **CPU per answered call**: utime + stime of every server process, read
+   from /proc over a window of ``--window`` seconds that starts 3 s after the
+   load (connections and warm-up excluded), divided by the calls answered in
+   that window (from the report's per-second timeline). For csms the gateway
+   and the broker are shown separately and summed. Rounds are interleaved in
+   a shuffled order and the median is taken, since the machine is shared.
+2. **Highest sustained rate with p99 < 50 ms**: the open-loop rate is raised
+   (x1.5) until a step fails (p99 over the step's window at or above 50 ms, any
+   error, or fewer than 97 % of the offered calls answered), then bisected
+   twice between the last pass and the first failure. The load generator
+   shares the machine's cores; its own CPU is shown so that a ceiling it
+   causes is not mistaken for the server's.
+
+Finally, with ``--profile N``, py-spy samples the gateway for N seconds under
+the same load and the functions with the largest share of its busy time are
+listed (self time, then inclusive time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import statistics
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tests.benchmarks import _support as support
+
+WARM_UP = 3.0  # seconds of load before a measurement window opens
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[list[support.Server]]:
+    with (
+        support.broker() as (kafka, broker_pid),
+        support.gateway(kafka) as gw,
+        support.script_server("reference_csms", "reference") as reference,
+        support.script_server("bare_server", "bare") as bare,
+    ):
+        assert gw.process is not None
+        csms = support.Server(
+            "csms", gw.url(""), {"gateway": gw.process.pid, "broker": broker_pid}, stop=gw
+        )
+        yield [csms, reference, bare]
+
+
+def measure_cpu(
+    server: support.Server, stations: int, rate: float, window: float
+) -> dict[str, Any]:
+    """One round: CPU of each process of ``server`` per call answered in the window."""
+    text = support.scenario(stations=stations, rate=rate, duration=WARM_UP + window + 1.5)
+    run = support.LoadRun(server.url, text)
+    run.sleep_until(WARM_UP)
+    before = server.cpu()
+    run.sleep_until(WARM_UP + window)
+    after = server.cpu()
+    report = run.result()
+    figures = support.window(report, run.start_at + WARM_UP, run.start_at + WARM_UP + window)
+    answered = max(figures["answered"], 1)
+    per_call = {role: (after[role] - before[role]) / answered * 1e6 for role in before}
+    per_call["total"] = sum(per_call.values())
+    return {
+        "per_call_us": per_call,
+        "answered": figures["answered"],
+        "p99_ms": figures.get("p99"),
+        "errors": sum(report.errors.values()),
+        "generator_cpu_s": report.generator.cpu_seconds,
+    }
+
+
+def step(server: support.Server, stations: int, rate: float, seconds: float) -> dict[str, Any]:
+    text = support.scenario(stations=stations, rate=rate, duration=WARM_UP + seconds + 1.0)
+    run = support.LoadRun(server.url, text)
+    report = run.result()
+    figures = support.window(report, run.start_at + WARM_UP, run.start_at + WARM_UP + seconds)
+    p99 = figures.get("p99", float("inf"))
+    errors = sum(report.errors.values())
+    answered_share = figures["answered"] / (rate * seconds)
+    passed = p99 < 50.0 and errors == 0 and answered_share >= 0.97
+    print(
+        f"    {server.name:>9} {rate:8.0f}/s: p99 {p99:8.1f} ms, answered {answered_share:6.1%},"
+        f" errors {errors}, generator late {report.generator.max_schedule_lag * 1000:.0f} ms"
+        f" -> {'pass' if passed else 'FAIL'}",
+        flush=True,
+    )
+    return {
+        "rate": rate,
+        "p99_ms": p99,
+        "errors": errors,
+        "answered_share": answered_share,
+        "passed": passed,
+        "generator_lag_ms": report.generator.max_schedule_lag * 1000,
+    }
+
+
+def highest_rate(server: support.Server, stations: int, start: float, seconds: float) -> float:
+    """The highest open-loop rate whose step passes (see the module docstring)."""
+    passed, failed = 0.0, None
+    rate = start
+    while failed is None:
+        if step(server, stations, rate, seconds)["passed"]:
+            passed = rate
+            rate *= 1.5
+            if rate > 100_000:
+                break
+        else:
+            failed = rate
+    for _ in range(2):
+        if failed is None:
+            break
+        middle = (passed + failed) / 2
+        if step(server, stations, middle, seconds)["passed"]:
+            passed = middle
+        else:
+            failed = middle
+    return passed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="CPU rounds per server (median)")
+    parser.add_argument("--rate", type=float, default=1000, help="calls/s of the CPU rounds")
+    parser.add_argument("--stations", type=int, default=300, help="connections (stations)")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds measured per round")
+    parser.add_argument("--step", type=float, default=6.0, help="seconds measured per rate step")
+    parser.add_argument("--start-rate", type=float, default=500, help="first rate step")
+    parser.add_argument("--repeat", type=int, default=1, help="rate searches per server (median)")
+    parser.add_argument("--profile", type=float, default=15, help="py-spy seconds (0: none)")
+    parser.add_argument("--skip-rate", action="store_true", help="only the CPU rounds")
+    parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    args = parser.parse_args()
+
+    results: dict[str, Any] = {"machine": support.machine(), "args": vars(args)}
+    with servers() as targets:
+        by_name = {s.name: s for s in targets}
+        print("warming up", flush=True)
+        for server in targets:
+            measure_cpu(server, args.stations, args.rate, 2.0)
+
+        print(f"CPU rounds: {args.rounds} x {args.window:g} s at {args.rate:g} calls/s", flush=True)
+        rounds: dict[str, list[dict[str, Any]]] = {s.name: [] for s in targets}
+        for r in range(args.rounds):
+            order = random.sample(targets, len(targets))
+            for server in order:
+                figures = measure_cpu(server, args.stations, args.rate, args.window)
+                rounds[server.name].append(figures)
+                per_call = ", ".join(f"{k} {v:.1f}" for k, v in figures["per_call_us"].items())
+                print(
+                    f"  round {r}: {server.name:>9}: {per_call} µs/call, "
+                    f"p99 {figures['p99_ms']} ms, errors {figures['errors']}",
+                    flush=True,
+                )
+        cpu = {
+            name: {
+                role: statistics.median(f["per_call_us"][role] for f in figures)
+                for role in figures[0]["per_call_us"]
+            }
+            for name, figures in rounds.items()
+        }
+        results["cpu_rounds"] = rounds
+        results["cpu_per_call_us"] = cpu
+
+        if not args.skip_rate:
+            print("highest rate with p99 < 50 ms", flush=True)
+            rates: dict[str, list[float]] = {s.name: [] for s in targets}
+            for _ in range(args.repeat):
+                for server in random.sample(targets, len(targets)):
+                    rates[server.name].append(
+                        highest_rate(server, args.stations, args.start_rate, args.step)
+                    )
+            results["highest_rate"] = {n: statistics.median(v) for n, v in rates.items()}
+            results["highest_rate_runs"] = rates
+
+        if args.profile:
+            csms = by_name["csms"]
+            print(
+                f"profiling the gateway for {args.profile:g} s at {args.rate:g} calls/s", flush=True
+            )
+            text = support.scenario(stations=args.stations, rate=args.rate,
+                                    duration=WARM_UP + args.profile + 3)  # fmt: skip
+            run = support.LoadRun(csms.url, text)
+            run.sleep_until(WARM_UP)
+            results["profile"] = support.profile(csms.pids["gateway"], args.profile / 2)
+            results["profile_native"] = support.profile(
+                csms.pids["gateway"], args.profile / 2, rate=100, native=True
+            )
+            run.result()
+
+    report(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def report(results: dict[str, Any]) -> None:
+    cpu = results["cpu_per_call_us"]
+    reference = cpu["reference"]["total"]
+    bare = cpu["bare"]["total"]
+    gateway = cpu["csms"]["gateway"]
+    system = cpu["csms"]["total"]
+
+    def row(name: str, us: float, *, vs_reference: bool = True) -> list[str]:
+        return [
+            name,
+            f"{us:.1f}",
+            f"{reference / us:.1f}x" if vs_reference else "",
+            f"{us / bare:.2f}x" if vs_reference else "",
+        ]
+
+    rows = [
+        row("csms: gateway process", gateway),
+        row("csms: broker process", cpu["csms"]["broker"], vs_reference=False),
+        row("csms: whole system", system),
+        row("reference (ocpp package)", reference),
+        row("bare websockets + uvloop", bare),
+    ]
+    print()
+    print(support.table(["server", "CPU µs per call", "reference ÷ this", "this ÷ bare"], rows))
+    if "highest_rate" in results:
+        rates = results["highest_rate"]
+        print()
+        print(support.table(
+            ["server", "highest rate with p99 < 50 ms (calls/s)", "÷ reference"],
+            [[name, f"{rate:.0f}", f"{rate / max(rates['reference'], 1):.1f}x"]
+             for name, rate in rates.items()],
+        ))  # fmt: skip
+    if "profile" in results:
+        prof = results["profile"]
+        print(f"\ngateway profile: {prof['samples']} samples while busy")
+        print(support.table(["function (self)", "% of samples"], prof["self"][:20]))
+        print()
+        print(support.table(["function (inclusive)", "% of samples"], prof["total"][:30]))
+        native = results["profile_native"]
+        print(f"\ngateway profile with C frames: {native['samples']} samples, idle included")
+        print(support.table(["function (self)", "% of samples"], native["self"][:15]))
+    print()
+    print(results["machine"])
+
+
+if __name__ == "__main__":
+    main()
