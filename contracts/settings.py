@@ -74,10 +74,19 @@ class KafkaSettings:
     )
     fetch_max_wait: float = setting(
         0.02,
-        "Seconds a consumer's fetch may wait at the broker while no record is there; it bounds "
-        "how soon a reply or command is seen on the embedded broker, which does not answer a "
-        "waiting fetch when records arrive (real Kafka does; there it only sets idle polling)",
+        "Seconds a fetch of commands, replies or events may wait at the broker while no record "
+        "is there; it bounds how soon a reply or command is seen on the embedded broker, which "
+        "does not answer a waiting fetch when records arrive (real Kafka does; there it only "
+        "sets idle polling)",
         env="CSMS_KAFKA_FETCH_MAX_WAIT",
+    )
+    table_fetch_max_wait: float = setting(
+        0.25,
+        "The same for the registries every process follows (stations, presence, id tokens) and "
+        "the gateway's offline responder: how soon a change is seen on the embedded broker; "
+        "each idle consumer polling every 20 ms costs a few % of a core in its process and in "
+        "the embedded broker",
+        env="CSMS_KAFKA_TABLE_FETCH_MAX_WAIT",
     )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = setting(
         "PLAINTEXT", "Kafka security protocol", env="CSMS_KAFKA_SECURITY_PROTOCOL"

@@ -96,6 +96,7 @@ class GatewayApp:
             self.delivery.on_records,
             client_id=f"csms-gateway-{instance}-commands",
             from_beginning=False,
+            fetch_max_wait=settings.kafka.fetch_max_wait,  # replies and commands
         )
         self.offline = OfflineResponder(self.gateway, self.delivery, self.presence, settings.kafka)
         self.servers: list[asyncio.Server] = []

@@ -100,7 +100,12 @@ async def send(
 
     # follow the results first, so the result cannot pass by before we look
     results = TopicFollower(
-        kafka, COMMAND_RESULTS.name, on_records, client_id="csms-send", from_beginning=False
+        kafka,
+        COMMAND_RESULTS.name,
+        on_records,
+        client_id="csms-send",
+        from_beginning=False,
+        fetch_max_wait=kafka.fetch_max_wait,
     )
     client = producer(kafka, "csms-send", enable_idempotence=False)
     try:

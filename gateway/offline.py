@@ -90,7 +90,10 @@ class OfflineResponder:
         self.delivery = delivery
         self.presence = presence
         self.client: AIOKafkaConsumer = consumer(
-            kafka, f"csms-gateway-{gateway.instance_id}-offline", group_id=GROUP
+            kafka,
+            f"csms-gateway-{gateway.instance_id}-offline",
+            group_id=GROUP,
+            fetch_max_wait=kafka.table_fetch_max_wait,
         )
         self._waiting: collections.deque[tuple[float, Any]] = collections.deque()
         self._decided: dict[TopicPartition, int] = {}

@@ -59,11 +59,20 @@ def producer(kafka: KafkaSettings, client_id: str, **overrides: Any) -> AIOKafka
 
 
 def consumer(
-    kafka: KafkaSettings, client_id: str, *topics: str, **overrides: Any
+    kafka: KafkaSettings,
+    client_id: str,
+    *topics: str,
+    fetch_max_wait: float | None = None,
+    **overrides: Any,
 ) -> AIOKafkaConsumer:
-    """A consumer with manual commits (``group_id=None`` unless given: no group)."""
+    """A consumer with manual commits (``group_id=None`` unless given: no group).
+
+    Its fetches wait at most ``fetch_max_wait`` seconds at the broker
+    (default: the settings' ``fetch_max_wait``, for what is on a reply's path).
+    """
+    wait = kafka.fetch_max_wait if fetch_max_wait is None else fetch_max_wait
     config = common_config(kafka, client_id) | {
-        "fetch_max_wait_ms": max(1, round(kafka.fetch_max_wait * 1000)),
+        "fetch_max_wait_ms": max(1, round(wait * 1000)),
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
     }

@@ -35,7 +35,9 @@ class TopicFollower:
     """Calls ``on_records`` with each fetched batch of records of ``topic``, in partition order.
 
     ``from_beginning=False`` starts at the end: only records written after
-    :meth:`start` returned are delivered.
+    :meth:`start` returned are delivered. Fetches wait at the broker up to
+    ``fetch_max_wait`` seconds, by default the settings' ``table_fetch_max_wait``
+    (a registry); a follower on a reply's path passes ``kafka.fetch_max_wait``.
     """
 
     def __init__(
@@ -47,12 +49,15 @@ class TopicFollower:
         client_id: str,
         from_beginning: bool = True,
         max_records: int = 2000,
+        fetch_max_wait: float | None = None,
     ) -> None:
         self.topic = topic
         self.on_records = on_records
         self.from_beginning = from_beginning
         self.max_records = max_records
-        self._consumer: AIOKafkaConsumer = consumer(kafka, client_id)
+        if fetch_max_wait is None:
+            fetch_max_wait = kafka.table_fetch_max_wait
+        self._consumer: AIOKafkaConsumer = consumer(kafka, client_id, fetch_max_wait=fetch_max_wait)
         self._partitions: list[TopicPartition] = []
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()

@@ -7,11 +7,14 @@ publisher appends records to one open ``BatchBuilder`` per partition (a C
 extension, ~1 µs per record), closes the batches every ``linger`` seconds or when
 full, hands them to the producer with ``send_batch`` and, when Kafka acknowledges
 a batch, calls each record's ``on_done`` callback. Measured: 6 to 8 µs per record
-(docs/benchmarks.md).
+(docs/decisions/0004-batching-publisher.md).
 
-Ordering: records for one partition are appended and sent in call order, and
-aiokafka keeps a single batch in flight per partition, so per-key order holds
-end to end (a station's events stay in order across retries).
+Ordering: records for one partition are appended and sent in call order, and a
+partition's next batch is handed to the producer only once the previous one is
+acknowledged, so per-key order holds end to end (a station's events stay in
+order across retries). Handing it over earlier would not send it sooner:
+aiokafka's ``send_batch`` waits while the partition has a batch in its
+accumulator, and every other partition's batch would wait behind it.
 
 Backpressure: :attr:`pending` counts records handed in and not yet acknowledged.
 Callers stop producing work (the gateway stops reading sockets) while it is above

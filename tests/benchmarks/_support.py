@@ -101,10 +101,21 @@ class Server:
         return {role: cpu_seconds(pid) for role, pid in self.pids.items()}
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
 def broker() -> Iterator[tuple[KafkaUnderTest, int]]:
-    """The embedded broker with every csms topic, and the broker process's pid."""
-    with EmbeddedBroker(0) as embedded:
+    """The embedded broker with every csms topic, and the broker process's pid.
+
+    While it runs, SIGTERM unwinds the benchmark like Ctrl-C does, so that the
+    servers it started are stopped rather than left running.
+    """
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    with contextlib.ExitStack() as stack:
+        stack.callback(signal.signal, signal.SIGTERM, previous)
+        embedded = stack.enter_context(EmbeddedBroker(0))
         kafka = KafkaUnderTest(
             "embedded", KafkaSettings(bootstrap=embedded.bootstrap, idempotence=False)
         )

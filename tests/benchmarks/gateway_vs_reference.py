@@ -29,6 +29,10 @@ Two figures each:
    shares the machine's cores; its own CPU is shown so that a ceiling it
    causes is not mistaken for the server's.
 
+``--variant CSMS_NAME=VALUE[,CSMS_NAME=VALUE...]`` (repeatable) adds a
+further ``csms gateway`` on the same broker with those settings, measured in
+the same rounds, so that a setting's effect is read as a ratio in one run.
+
 Finally, with ``--profile N``, py-spy samples the gateway for N seconds under
 the same load and the functions with the largest share of its busy time are
 listed (self time, then inclusive time).
@@ -51,18 +55,22 @@ WARM_UP = 3.0  # seconds of load before a measurement window opens
 
 
 @contextlib.contextmanager
-def servers() -> Iterator[list[support.Server]]:
+def servers(variants: list[str]) -> Iterator[list[support.Server]]:
     with (
         support.broker() as (kafka, broker_pid),
-        support.gateway(kafka) as gw,
+        contextlib.ExitStack() as stack,
         support.script_server("reference_csms", "reference") as reference,
         support.script_server("bare_server", "bare") as bare,
     ):
-        assert gw.process is not None
-        csms = support.Server(
-            "csms", gw.url(""), {"gateway": gw.process.pid, "broker": broker_pid}, stop=gw
-        )
-        yield [csms, reference, bare]
+        gateways = []
+        for variant in ["", *variants]:
+            settings = dict(s.split("=", 1) for s in variant.split(",") if s)
+            gw = stack.enter_context(support.gateway(kafka, **settings))
+            assert gw.process is not None
+            pids = {"gateway": gw.process.pid, "broker": broker_pid}
+            name = f"csms {variant}".strip()
+            gateways.append(support.Server(name, gw.url(""), pids, stop=gw))
+        yield [*gateways, reference, bare]
 
 
 def measure_cpu(
@@ -149,10 +157,20 @@ def main() -> None:
     parser.add_argument("--profile", type=float, default=15, help="py-spy seconds (0: none)")
     parser.add_argument("--skip-rate", action="store_true", help="only the CPU rounds")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="CSMS_NAME=VALUE[,...]",
+        help="a further gateway with these settings, measured alongside (repeatable)",
+    )
     args = parser.parse_args()
+    for variant in args.variant:
+        if not all(s.startswith("CSMS_") and "=" in s for s in variant.split(",")):
+            parser.error(f"--variant {variant!r}: expected CSMS_NAME=VALUE[,CSMS_NAME=VALUE...]")
 
     results: dict[str, Any] = {"machine": support.machine(), "args": vars(args)}
-    with servers() as targets:
+    with servers(args.variant) as targets:
         by_name = {s.name: s for s in targets}
         print("warming up", flush=True)
         for server in targets:
@@ -216,8 +234,6 @@ def report(results: dict[str, Any]) -> None:
     cpu = results["cpu_per_call_us"]
     reference = cpu["reference"]["total"]
     bare = cpu["bare"]["total"]
-    gateway = cpu["csms"]["gateway"]
-    system = cpu["csms"]["total"]
 
     def row(name: str, us: float, *, vs_reference: bool = True) -> list[str]:
         return [
@@ -227,10 +243,14 @@ def report(results: dict[str, Any]) -> None:
             f"{us / bare:.2f}x" if vs_reference else "",
         ]
 
-    rows = [
-        row("csms: gateway process", gateway),
-        row("csms: broker process", cpu["csms"]["broker"], vs_reference=False),
-        row("csms: whole system", system),
+    rows = []
+    for name in (n for n in cpu if n.startswith("csms")):
+        rows += [
+            row(f"{name}: gateway process", cpu[name]["gateway"]),
+            row(f"{name}: broker process", cpu[name]["broker"], vs_reference=False),
+            row(f"{name}: whole system", cpu[name]["total"]),
+        ]
+    rows += [
         row("reference (ocpp package)", reference),
         row("bare websockets + uvloop", bare),
     ]

@@ -22,6 +22,7 @@ class Collector:
             self._on_records,
             client_id=f"test-collector-{topic}",
             from_beginning=from_beginning,
+            fetch_max_wait=kafka.settings.fetch_max_wait,
         )
 
     def _on_records(self, records: list[Any]) -> None:

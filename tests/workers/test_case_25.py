@@ -3,7 +3,7 @@
 Real processes: a gateway, and ``csms worker sessions`` killed with SIGKILL in
 the middle of two sessions (one OCPP 1.6, one 2.0.1), then started again in the
 same group. Either nothing was checkpointed yet (everything is handled again
-from the earliest event) or some was (the rest is handled again from the last
+from where the group started) or some was (the rest is handled again from the last
 checkpoint). Afterwards every session completes with the right energy, the 1.6
 transaction keeps the id the station was given, and every record written twice
 is the same record.
@@ -30,7 +30,7 @@ from tests.support.kafka import KafkaUnderTest
 from tests.support.records import Collector
 from tests.support.stations import connect16, connect201, station_id
 from tests.workers.calls import at, register, transaction_event
-from tests.workers.processes import WorkerProcess
+from tests.workers.processes import WorkerProcess, commit_at_end
 
 pytestmark = pytest.mark.kafka
 
@@ -54,6 +54,7 @@ async def test_case_25_a_worker_killed_before_committing_changes_nothing(
     kafka: KafkaUnderTest, gateway: GatewayProcess, checkpoint_interval: str
 ) -> None:
     group = f"test-case-25-{uuid.uuid4().hex[:8]}"
+    await commit_at_end(kafka, group)  # not the earlier tests' events: only this test's
     old, new = station_id("K16"), station_id("K201")
     transaction = str(uuid.uuid4())
     tag = "ANYONE"  # unknown tokens are accepted by these workers
