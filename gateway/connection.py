@@ -36,6 +36,7 @@ from websockets.typing import Subprotocol
 
 from contracts.envelopes import SecurityProfile
 from contracts.ocpp import OcppVersion
+from contracts.service.gc_policy import release_websocket
 from gateway.frames import FrameSplitter, text_frame_header
 from gateway.handshake import (
     InvalidIdentity,
@@ -218,11 +219,8 @@ class StationConnection(asyncio.Protocol):
                 timer.cancel()
         self.timer = self._handshake_timer = None
         self.gateway.connection_lost(self, exc)
-        # break the reference cycles now, so nothing waits for the garbage collector, which
-        # never looks at frozen objects (contracts/service/gc_policy.py): websockets' protocol
-        # and its parser generator refer to each other until the generator is closed
         if self.ws is not None:
-            self.ws.parser.close()
+            release_websocket(self.ws)  # no cycle may outlive it: frozen ones are never freed
         self.session = None
         self.ws = None
         self.transport = None

@@ -50,6 +50,7 @@ from contracts.ocppj import (
     encode_call_result,
     parse,
 )
+from contracts.service.gc_policy import release_websocket
 from loadtest import messages
 
 if TYPE_CHECKING:
@@ -375,7 +376,7 @@ class Link(asyncio.Protocol):
 
 
 def _release(ws: ClientProtocol | None) -> None:
-    """Break websockets' reference cycle (the protocol and its parser generator) at once.
+    """Break websockets' reference cycles at once (``release_websocket``).
 
     The garbage collector's policy freezes long-lived objects (``GcPolicy``),
     and a frozen cycle is never collected: without this, every connection a
@@ -383,7 +384,7 @@ def _release(ws: ClientProtocol | None) -> None:
     memory for good.
     """
     if ws is not None:
-        ws.parser.close()
+        release_websocket(ws)
 
 
 def _seconds(value: str | None) -> float | None:

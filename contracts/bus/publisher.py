@@ -192,9 +192,7 @@ class Publisher:
         batch.callbacks.append(on_done)
         self.pending += 1
         if slot.outstanding is None and slot not in self._due:
-            self._due.add(slot)
-            if self._flush_handle is None:
-                self._flush_handle = self._loop.call_later(self.linger, self._linger_expired)
+            self._linger(slot)
 
     # ------------------------------------------------------------------ internals
 
@@ -246,8 +244,17 @@ class Publisher:
     def _done(self, slot: _Slot, batch: _OpenBatch, exc: BaseException | None) -> None:
         slot.outstanding = None
         self._finish(slot, batch, exc)
-        # what gathered meanwhile goes at once: it has waited a round trip already
-        self._hand_over(slot)
+        if slot.full or (
+            slot.open is not None and time.monotonic() - slot.open.opened_at >= self.linger
+        ):
+            self._hand_over(slot)  # full, or it lingered long enough while the last was out
+        elif slot.open is not None and slot.open.callbacks:
+            self._linger(slot)  # young: more records join it, and other partitions' batches
+
+    def _linger(self, slot: _Slot) -> None:
+        self._due.add(slot)
+        if self._flush_handle is None:
+            self._flush_handle = self._loop.call_later(self.linger, self._linger_expired)
 
     def _finish(self, slot: _Slot, batch: _OpenBatch, exc: BaseException | None) -> None:
         self.pending -= len(batch.callbacks)

@@ -159,3 +159,24 @@ async def test_a_partition_waiting_for_its_ack_holds_up_no_other_and_gathers_a_b
     assert publisher.oldest_pending_age() == 0.0
     await publisher.stop()
     await producer.stop()
+
+
+async def test_after_an_ack_a_young_batch_still_lingers_for_more_records() -> None:
+    producer = HeldProducer()
+    publisher = Publisher(producer, linger=0.05)
+    await publisher.start(TOPIC)
+    publisher.publish(TOPIC, b"k", b"v", [], lambda exc: None, partition=0)
+    await asyncio.sleep(0.08)
+    assert [(p, n) for p, n, _ in producer.sent] == [(0, 1)]
+    publisher.publish(TOPIC, b"k", b"v", [], lambda exc: None, partition=0)
+    producer.sent[0][2].set_result(None)  # acked while the next batch is a moment old
+    await asyncio.sleep(0.01)
+    assert len(producer.sent) == 1, "sent before it lingered"
+    publisher.publish(TOPIC, b"k", b"v", [], lambda exc: None, partition=0)
+    await asyncio.sleep(0.08)
+    assert [(p, n) for p, n, _ in producer.sent] == [(0, 1), (0, 2)]
+    producer.sent[1][2].set_result(None)
+    await asyncio.sleep(0)
+    assert publisher.pending == 0
+    await publisher.stop()
+    await producer.stop()
