@@ -36,7 +36,7 @@ from websockets.typing import Subprotocol
 
 from contracts.envelopes import SecurityProfile
 from contracts.ocpp import OcppVersion
-from contracts.service.gc_policy import release_websocket
+from contracts.service.websocket import release_websocket, write_pending
 from gateway.frames import FrameSplitter, text_frame_header
 from gateway.handshake import (
     InvalidIdentity,
@@ -264,11 +264,7 @@ class StationConnection(asyncio.Protocol):
                 self.close(*close)
         if transport is None:
             return
-        for chunk in ws.data_to_send():
-            if chunk:
-                transport.write(chunk)
-            else:  # websockets' signal to close the TCP connection (RFC 6455 §7.1.1)
-                transport.close()
+        write_pending(ws, transport)
         if ws.state is State.CLOSED and not transport.is_closing():
             transport.close()
 

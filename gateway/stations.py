@@ -25,7 +25,6 @@ once, when it is made.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import getpass
 import sys
@@ -34,9 +33,9 @@ from typing import Any, Literal, TextIO, cast
 from urllib.parse import quote
 
 import msgspec
-from aiokafka.errors import KafkaError
 
 from contracts.bus.clients import producer
+from contracts.bus.command import UsageError, run_against_kafka
 from contracts.bus.follower import TopicFollower
 from contracts.cli import Command
 from contracts.envelopes import StationRecord, encode_station, record_key
@@ -52,17 +51,13 @@ from gateway.credentials import (
 from gateway.handshake import InvalidIdentity, station_identity
 from gateway.registry import apply_station_records
 
-__all__ = ["SOURCE", "UsageError", "command", "read_stations", "write_station"]
+__all__ = ["SOURCE", "command", "read_stations", "write_station"]
 
 SOURCE = "/csms/cli/stations"
 """The ``ce_source`` of the records this command writes."""
 
 DEFAULT_PROFILE: Literal[1, 2, 3] = 2
 READ_TIMEOUT = 30.0
-
-
-class UsageError(Exception):
-    """The command cannot do what it was asked (exit status 2); the message says why."""
 
 
 async def read_stations(
@@ -263,21 +258,7 @@ def _run(args: argparse.Namespace) -> int:
         coroutine = _set_enabled(kafka, args, io, enabled=action == "enable")
     else:
         coroutine = _remove(kafka, args, io)
-    try:
-        asyncio.run(coroutine)
-    except UsageError as exc:
-        print(f"csms stations {action}: {exc}", file=io.err)
-        return 2
-    except TimeoutError as exc:
-        print(f"csms stations {action}: {exc}", file=io.err)
-        return 1
-    except (KafkaError, OSError) as exc:
-        print(
-            f"csms stations {action}: cannot reach Kafka at {kafka.bootstrap}: {exc}",
-            file=io.err,
-        )
-        return 1
-    return 0
+    return run_against_kafka(f"csms stations {action}", kafka, coroutine, io.err)
 
 
 command = Command(

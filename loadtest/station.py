@@ -50,7 +50,7 @@ from contracts.ocppj import (
     encode_call_result,
     parse,
 )
-from contracts.service.gc_policy import release_websocket
+from contracts.service.websocket import release_websocket, write_pending
 from loadtest import messages
 
 if TYPE_CHECKING:
@@ -311,11 +311,7 @@ class Station:
         transport = self.transport
         if ws is None or transport is None:
             return
-        for chunk in ws.data_to_send():
-            if chunk:
-                transport.write(chunk)
-            else:  # websockets' signal to close the TCP connection (RFC 6455 §7.1.1)
-                transport.close()
+        write_pending(ws, transport)
 
     def give_up(self, *, gracefully: bool) -> None:
         """Leave the connection: with a closing handshake (the end of the run) or dropping

@@ -49,7 +49,7 @@ from typing import Any
 
 from contracts.service.metrics import ProcessMetrics
 
-__all__ = ["GcPolicy", "release_websocket"]
+__all__ = ["GcPolicy"]
 
 logger = logging.getLogger(__name__)
 
@@ -167,18 +167,3 @@ class GcPolicy:
         )
         self.metrics.gc_collections_total[generation].inc()
         self.metrics.gc_objects_collected_total[generation].inc(info["collected"])
-
-
-def release_websocket(protocol: Any) -> None:
-    """Break the reference cycles of a websockets sans-I/O protocol that is done with.
-
-    A frozen cycle is never collected (see the module's docstring), and a
-    websockets protocol refers to itself in several ways: its parser generator
-    (whose frame holds the protocol), the exceptions the parser ended with
-    (``parser_exc``, ``handshake_exc`` and its cause, whose tracebacks hold that
-    frame), and a ``select_subprotocol`` callback, which websockets binds to the
-    protocol. Closing the parser and emptying the protocol's attributes breaks
-    them all, so reference counting frees it; the protocol is unusable afterwards.
-    """
-    protocol.parser.close()
-    vars(protocol).clear()

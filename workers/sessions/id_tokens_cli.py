@@ -19,14 +19,12 @@ Exit status: 0 done; 1 Kafka cannot be reached (or the topic is missing);
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO, get_args
 
-from aiokafka.errors import KafkaError
-
 from contracts.bus.clients import producer
+from contracts.bus.command import UsageError, run_against_kafka
 from contracts.bus.follower import TopicFollower
 from contracts.cli import Command
 from contracts.envelopes import IdTokenRecord, IdTokenStatus, encode_id_token, record_key
@@ -35,17 +33,13 @@ from contracts.settings import KafkaSettings, add_arguments, load
 from contracts.topics import ID_TOKENS
 from workers.sessions.id_tokens import IdTokenTable
 
-__all__ = ["SOURCE", "UsageError", "command", "read_id_tokens", "write_id_token"]
+__all__ = ["SOURCE", "command", "read_id_tokens", "write_id_token"]
 
 SOURCE = "/csms/cli/id-tokens"
 """The ``ce_source`` of the records this command writes."""
 
 MAX_LENGTH = 255  # OCPP 2.1 IdTokenType.idToken; 2.0.1 takes 36 and 1.6 20 of them
 READ_TIMEOUT = 30.0
-
-
-class UsageError(Exception):
-    """The command cannot do what it was asked (exit status 2); the message says why."""
 
 
 async def read_id_tokens(kafka: KafkaSettings, *, within: float = READ_TIMEOUT) -> IdTokenTable:
@@ -160,21 +154,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     kafka = load(KafkaSettings, args)
     actions: dict[str, Any] = {"add": _add, "list": _list, "remove": _remove}
-    try:
-        asyncio.run(actions[args.action](kafka, args, sys.stdout))
-    except UsageError as exc:
-        print(f"csms id-tokens {args.action}: {exc}", file=sys.stderr)
-        return 2
-    except TimeoutError as exc:
-        print(f"csms id-tokens {args.action}: {exc}", file=sys.stderr)
-        return 1
-    except (KafkaError, OSError) as exc:
-        print(
-            f"csms id-tokens {args.action}: cannot reach Kafka at {kafka.bootstrap}: {exc}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    work = actions[args.action](kafka, args, sys.stdout)
+    return run_against_kafka(f"csms id-tokens {args.action}", kafka, work, sys.stderr)
 
 
 command = Command(
