@@ -221,6 +221,7 @@ class GatewayApp:
             if now - last_ping >= 1.0:
                 # each connection is looked at every PING_SWEEP_SLICES seconds
                 self.gateway.ping_sweep(now, PING_SWEEP_SLICES)
+                self.gateway.log_refusals()
                 last_ping = now
             if now - last_probe >= KAFKA_PROBE_INTERVAL and (probe is None or probe.done()):
                 probe = asyncio.get_running_loop().create_task(self._probe_kafka())
@@ -270,6 +271,8 @@ class GatewayApp:
                 await self._housekeeping
         for server in self.servers:
             server.close()
+        self.gateway.record_departures()  # the last disconnected events go out with the flush
+        self.gateway.log_refusals()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.publisher.stop(), STOP_STEP_TIMEOUT)
         # each step bounded: the drain timeout is the operator's grace period, not a hint

@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["CloseCode", "StationConnection"]
 
 log = logging.getLogger("gateway.connection")
+_WEBSOCKETS_LOG = logging.getLogger("websockets.server")
 
 
 class CloseCode:
@@ -125,6 +128,7 @@ class StationConnection(asyncio.Protocol):
         self.ws = ServerProtocol(
             select_subprotocol=lambda protocol, offered: Subprotocol(self.subprotocol) or None,
             max_size=settings.max_frame_size,
+            logger=_WEBSOCKETS_LOG,  # not looked up again per connection
         )
         self.last_input = time.monotonic()
         self._handshake_timer = asyncio.get_running_loop().call_later(
@@ -210,20 +214,28 @@ class StationConnection(asyncio.Protocol):
             self.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.ws is not None:
-            # the TCP connection is gone: websockets moves to CLOSED and knows the close code
-            with contextlib.suppress(Exception):
-                self.ws.receive_eof()
         for timer in (self.timer, self._handshake_timer):
             if timer is not None:
                 timer.cancel()
         self.timer = self._handshake_timer = None
-        self.gateway.connection_lost(self, exc)
+        self.transport = None
+        self.gateway.connection_lost(self, exc)  # which calls release(), now or a little later
+
+    def closed_with(self) -> int:
+        """The close code, once the TCP connection is gone (1006: no close frame came)."""
+        ws = self.ws
+        if ws is None:
+            return 1006
+        with contextlib.suppress(Exception):
+            ws.receive_eof()  # websockets moves to CLOSED and settles the close code
+        return ws.close_code if ws.close_code is not None else 1006
+
+    def release(self) -> None:
+        """Let go of the websocket and the session: the connection has ended."""
         if self.ws is not None:
             release_websocket(self.ws)  # no cycle may outlive it: frozen ones are never freed
         self.session = None
         self.ws = None
-        self.transport = None
 
     # ------------------------------------------------------------------ flow control
 
@@ -349,6 +361,11 @@ class StationConnection(asyncio.Protocol):
         except InvalidIdentity as exc:
             self._reject(400, str(exc), "bad_identity")
             return
+        refusal = gateway.admission()
+        if refusal is not None:
+            status, text, reason, extra = refusal
+            self._reject(status, text, reason, **extra)
+            return
         offered = offered_subprotocols(request.headers.get_all("Sec-WebSocket-Protocol"))
         choice = select_subprotocol(offered, gateway.versions)
         # websockets parses this header strictly; hand it only the (clean) choice
@@ -369,6 +386,12 @@ class StationConnection(asyncio.Protocol):
             status, text, reason, extra = refusal
             self._reject(status, text, reason, **extra)
             return
+        if self.station_id in gateway.connections and self._client_gone():
+            # an attempt its station gave up on (it timed out, closed, and connected again)
+            # reaching us late from the accept queue: it must not replace the live connection
+            gateway.handshake_rejected(self, "abandoned", 499)
+            self.abort("abandoned")
+            return
         self._respond(response)
         if choice is None:
             # OCPP-J §3.2: complete the handshake without a subprotocol, then close at once
@@ -376,6 +399,24 @@ class StationConnection(asyncio.Protocol):
             self.close(CloseCode.PROTOCOL_ERROR, "no supported OCPP version offered")
             return
         gateway.station_connected(self)
+
+    def _client_gone(self) -> bool:
+        """Has the client closed its side already (its FIN or reset waits behind the request)?
+
+        A peek at the socket, without taking anything from it; asked only when the
+        handshake would replace a connection, so that storms pay it, not every station.
+        """
+        transport = self.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is None:
+            return False
+        try:
+            with socket.socket(fileno=os.dup(sock.fileno())) as peek:
+                return peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:  # nothing to read: the client is there, waiting for the answer
+            return False
+        except OSError:  # reset
+            return True
 
     def describe(self) -> dict[str, Any]:
         return {

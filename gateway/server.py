@@ -15,14 +15,15 @@ its own retry brings the call back.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import itertools
 import logging
+import os
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from websockets.http11 import Request
@@ -69,6 +70,24 @@ __all__ = ["Gateway"]
 log = logging.getLogger("gateway")
 
 _HANDLING_LABEL = {Handling.ANSWER: "answer", Handling.DELEGATE: "delegate"}
+
+# Refusals counted in one line a second instead of a line each: those that say "not now"
+# (HTTP 503 with Retry-After) rather than "not you", and attempts their station had given up
+SUMMED_REFUSALS = frozenset({"abandoned", "capacity", "draining", "overloaded"})
+
+# Lost connections ended and reported (~100 µs each) per loop iteration: a few
+# milliseconds at a time, however many sockets reset together.
+DEPARTURES_PER_ITERATION = 100
+
+
+class _Departure(NamedTuple):
+    """A connection that was lost, waiting to be ended and reported."""
+
+    connection: StationConnection
+    exc: Exception | None
+    current: bool  # it was the station's connection in the table
+    lost_at: float  # time.monotonic()
+    at: datetime
 
 
 class _Call:
@@ -146,10 +165,17 @@ class Gateway:
         self._awaiting_reply: collections.deque[_Call] = collections.deque()
         self._replies: dict[tuple[str, str], _Call] = {}
         self._accepted_boot: set[str] = set()
+        self._departures: collections.deque[_Departure] = collections.deque()
+        self._recording_departures = False
+        self._refused: dict[str, int] = {}  # admission refusals by reason, since the last line
         self._labels: dict[tuple[str, str, str], Any] = {}
         # ids of the gateway's calls: unique per process (so per connection), short, never reused
-        self._message_prefix = uuid.uuid4().hex[:8] + "-"
+        self._message_prefix = os.urandom(4).hex() + "-"
         self._message_counter = itertools.count(1)
+        # connection and lifecycle event ids, unique across processes and restarts without
+        # a system call each (uuid4 reads the kernel's random source): 64 random bits, a counter
+        self._id_prefix = os.urandom(8).hex()
+        self._id_counter = itertools.count(1)
 
     # ------------------------------------------------------------------ connections
 
@@ -170,16 +196,24 @@ class Gateway:
         if self.backpressure:
             connection.pause_reading()
 
-    def authenticate(
-        self, connection: StationConnection, request: Request
-    ) -> tuple[int, str, str, dict[str, str]] | None:
-        """None to accept; else (HTTP status, text, reason, extra headers) to refuse."""
+    def admission(self) -> tuple[int, str, str, dict[str, str]] | None:
+        """None when a handshake may go on; else the 503 that says "not now".
+
+        Asked before anything else is done for the handshake: in a reconnect
+        storm most attempts end here, and each should cost as little as possible.
+        """
         if self.draining:
             return 503, "the gateway is shutting down", "draining", {"Retry_After": "5"}
         if len(self.connections) >= self.settings.max_connections:
             return 503, "too many connections", "capacity", {"Retry_After": "30"}
         if self.handshaking > self.settings.max_handshakes_in_progress:
             return 503, "too many connections in progress", "overloaded", {"Retry_After": "5"}
+        return None
+
+    def authenticate(
+        self, connection: StationConnection, request: Request
+    ) -> tuple[int, str, str, dict[str, str]] | None:
+        """None to accept; else (HTTP status, text, reason, extra headers) to refuse."""
         headers: dict[str, str] = {}
         for name, value in request.headers.raw_items():  # repeated lines join, as RFC 9110 §5.3
             key = name.lower()
@@ -232,6 +266,11 @@ class Gateway:
 
     def handshake_rejected(self, connection: StationConnection, reason: str, status: int) -> None:
         self.metrics.handshakes_rejected.labels(reason).inc()
+        if reason in SUMMED_REFUSALS:
+            # a reconnect storm is refused tens of thousands of times a minute: counted here,
+            # logged as one line a second (log_refusals), not one line per attempt
+            self._refused[reason] = self._refused.get(reason, 0) + 1
+            return
         log.info(
             "station.rejected",
             extra={
@@ -242,12 +281,25 @@ class Gateway:
             },
         )
 
+    def log_refusals(self) -> None:
+        """One ``gateway.admission_refused`` line for the handshakes refused since the last one."""
+        if self._refused:
+            refused, self._refused = self._refused, {}
+            log.info(
+                "gateway.admission_refused",
+                extra={
+                    "refused": refused,
+                    "handshakes_in_progress": self.handshaking,
+                    "connections": len(self.connections),
+                },
+            )
+
     def station_connected(self, connection: StationConnection) -> None:
         """The handshake succeeded: register, replace an older connection, publish the facts."""
         self.handshaking -= 1
         version = connection.version
         assert version is not None
-        connection.connection_id = uuid.uuid4().hex
+        connection.connection_id = self._unique_id()
         connection.connected_at = time.monotonic()
         connection.partition = partition_for(
             record_key(connection.station_id), self.publisher.partitions(EVENTS.name)
@@ -295,51 +347,91 @@ class Gateway:
             self.commands.station_connected(connection)
 
     def connection_lost(self, connection: StationConnection, exc: Exception | None) -> None:
+        """The socket is gone: out of the connection table now, the rest a slice at a time.
+
+        uvloop calls this for every socket that reset in one loop iteration: in an
+        outage, thousands in a row. Only what a station coming back needs is done at
+        once (the table no longer holds the old connection); ending the session, the
+        presence tombstone, the ``disconnected`` event and the log line follow in
+        slices of :data:`DEPARTURES_PER_ITERATION` per loop iteration
+        (:meth:`record_departures`), so that the handshakes of the stations coming
+        back and the answers waiting for Kafka are served in between.
+        """
         if connection.session is None:  # never got past the handshake
             if connection.connection_id == "":
                 self.handshaking -= 1
                 connection.connection_id = "-"
+            connection.release()
             return
-        session = connection.session
-        session.close()
-        self.session_events(connection, session.events_received())
-        version = connection.version
-        assert version is not None
-        self.metrics.connections.labels(version).dec()
-        reason = connection.close_reason or ("error" if exc else "closed_by_station")
-        self.metrics.connections_closed.labels(reason).inc()
         current = self.connections.get(connection.station_id) is connection
         if current:
             del self.connections[connection.station_id]
-        ws = connection.ws
-        close_code = ws.close_code if ws is not None and ws.close_code is not None else 1006
-        duration = time.monotonic() - connection.connected_at
-        now = datetime.now(UTC)
+        self._departures.append(
+            _Departure(connection, exc, current, time.monotonic(), datetime.now(UTC))
+        )
+        if not self._recording_departures:
+            self._recording_departures = True
+            asyncio.get_running_loop().call_soon(self._record_departures_slice)
+
+    def _record_departures_slice(self) -> None:
+        self.record_departures(DEPARTURES_PER_ITERATION)
+        if self._departures:
+            asyncio.get_running_loop().call_soon(self._record_departures_slice)  # next iteration
+        else:
+            self._recording_departures = False
+
+    def record_departures(self, limit: int | None = None) -> None:
+        """End up to ``limit`` of the connections that were lost, oldest first."""
+        departures = self._departures
+        for _ in range(len(departures) if limit is None else min(limit, len(departures))):
+            self._depart(departures.popleft())
+
+    def _depart(self, departure: _Departure) -> None:
+        connection = departure.connection
+        session = connection.session
+        version = connection.version
+        assert session is not None and version is not None
+        close_code = connection.closed_with()  # websockets learns the TCP connection is gone
+        session.close()
+        self.session_events(connection, session.events_received())
+        self.metrics.connections.labels(version).dec()
+        reason = connection.close_reason or ("error" if departure.exc else "closed_by_station")
+        self.metrics.connections_closed.labels(reason).inc()
+        station_id = connection.station_id
+        if (
+            departure.current
+            and station_id not in self.connections  # not back here meanwhile
+            and (self.presence is None or self.presence.owns(connection))
+        ):
+            self.publisher.publish(
+                PRESENCE.name,
+                record_key(station_id),
+                None,
+                tombstone_headers(PRESENCE, station_id, source=self._source, at=departure.at),
+                _ignore,
+            )
+            if self.presence is not None:
+                self.presence.released(station_id, connection.connection_id)
+        duration = round(departure.lost_at - connection.connected_at, 3)
         payload = msgspec.Raw(
             encode_connection_payload(
                 DisconnectedPayload(
                     close_code=close_code,
                     close_reason=connection.close_reason,
-                    connected_seconds=round(duration, 3),
+                    connected_seconds=duration,
                 )
             )
         )
-        self._publish_lifecycle(connection, "disconnected", payload, now)
-        if current and (self.presence is None or self.presence.owns(connection)):
-            self.publisher.publish(
-                PRESENCE.name,
-                record_key(connection.station_id),
-                None,
-                tombstone_headers(PRESENCE, connection.station_id, source=self._source, at=now),
-                _ignore,
-            )
-            if self.presence is not None:
-                self.presence.released(connection.station_id, connection.connection_id)
+        self._publish_lifecycle(connection, "disconnected", payload, departure.at)
         log.info(
             "station.disconnected",
             extra=connection.describe()
-            | {"close_code": close_code, "reason": reason, "duration_s": round(duration, 3)},
+            | {"close_code": close_code, "reason": reason, "duration_s": duration},
         )
+        connection.release()
+
+    def _unique_id(self) -> str:
+        return f"{self._id_prefix}{next(self._id_counter):016x}"
 
     def _new_message_id(self) -> str:
         return f"{self._message_prefix}{next(self._message_counter)}"
@@ -650,7 +742,7 @@ class Gateway:
         event = StationEvent(
             station_id=connection.station_id,
             kind=kind,
-            message_id=uuid.uuid4().hex,
+            message_id=self._unique_id(),
             ocpp_version=version,
             gateway_id=self.instance_id,
             connection_id=connection.connection_id,
@@ -672,10 +764,10 @@ class Gateway:
         event = StationEvent(
             station_id=connection.station_id,
             kind="rejected",
-            message_id=uuid.uuid4().hex,
+            message_id=self._unique_id(),
             ocpp_version=connection.version or self.versions[0],
             gateway_id=self.instance_id,
-            connection_id=uuid.uuid4().hex,
+            connection_id=self._unique_id(),
             received_at=now,
             payload=msgspec.Raw(
                 encode_connection_payload(

@@ -246,8 +246,10 @@ class Fleet:
         task = station.opening = asyncio.get_running_loop().create_task(self._open(station))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # the attempt has its time from when it starts: a station whose connect the generator
+        # runs late (its own report says how late) is not failed for the generator's lateness
         self.scheduler.at(
-            scheduled + self.plan.connect_timeout,
+            max(scheduled, time.monotonic()) + self.plan.connect_timeout,
             self._connect_timed_out,
             (station, station.generation),
         )

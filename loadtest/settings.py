@@ -85,7 +85,8 @@ class LoadtestSettings:
     )
     connect_timeout: float = setting(
         10.0,
-        "Seconds from a scheduled connection to the handshake's answer before it counts as failed",
+        "Seconds from the start of a connection attempt to the handshake's answer before it "
+        "counts as failed",
         env="CSMS_LOADTEST_CONNECT_TIMEOUT",
         flag="--connect-timeout",
     )

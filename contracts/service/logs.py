@@ -113,6 +113,13 @@ def configure_logging(
     name = level.upper()
     if name not in levels:
         raise ValueError(f"unknown log level {level!r}")
+    # The record attributes no line carries are not gathered (the logging HOWTO's
+    # "Optimization"): the caller's frame, thread and process. A quarter of the cost
+    # of a line, which matters when thousands of stations disconnect at once.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(JsonFormatter(service, instance))
     root = logging.getLogger()

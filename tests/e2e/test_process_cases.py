@@ -277,6 +277,10 @@ async def test_a_full_gateway_turns_unready_and_refuses_then_recovers(
                 assert refused.value.response.status_code == 503
             await asyncio.sleep(0.5)
             assert gateway.status("/readyz")[0] == 200
+            # a refusal for capacity is counted in a summary line, not logged on its own
+            summary = gateway.wait_for(r'\{[^\n]*"msg":"gateway.admission_refused"[^\n]*', 5)
+            assert orjson.loads(summary[0])["refused"] == {"capacity": 1}
+            assert '"msg":"station.rejected"' not in gateway.output
 
 
 def test_sigterm_while_waiting_for_kafka_at_start_exits_promptly() -> None:

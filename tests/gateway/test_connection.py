@@ -39,7 +39,7 @@ class _Gateway:
         pass
 
     def connection_lost(self, connection: StationConnection, exc: Exception | None) -> None:
-        pass
+        connection.release()  # as the gateway does, at once before the handshake, else in slices
 
 
 async def test_a_closed_connection_is_freed_without_the_garbage_collector() -> None:

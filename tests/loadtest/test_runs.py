@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -216,6 +217,35 @@ async def test_a_refused_tcp_connection() -> None:
     assert report.errors == {"connect:refused": 2}
     assert report.connects.connected == 0
     assert report.summary["all"]["calls"] == 0
+
+
+IDLE = """
+name = "idle"
+duration = "2s"
+call_timeout = "0.2s"  # the server answers no heartbeat: the run ends without waiting for one
+[stations]
+connect_rate = 10
+boot = false
+[heartbeat]
+interval = "60s"
+"""
+
+
+async def _hold(connection: ServerConnection) -> None:
+    await connection.wait_closed()
+
+
+async def test_a_late_generator_does_not_fail_its_stations_for_its_own_lateness() -> None:
+    """Connections due while the generator's loop was held up start late; each attempt still
+    has the whole connect timeout, from its start, against a server that answers at once."""
+    async with serve(_hold, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:  # type: ignore[list-item]
+        port = server.sockets[0].getsockname()[1]
+        fleet = Fleet(plan(f"ws://127.0.0.1:{port}/ocpp/", IDLE, 5, connect_timeout=0.3))
+        # held for 0.6 s from 0.05 s in: the stations due at 0.1 to 0.4 s start up to 0.5 s late
+        asyncio.get_running_loop().call_later(0.05, time.sleep, 0.6)
+        report = merge([await fleet.run()])
+    assert set(report.errors) <= {"timeout"}  # the unanswered heartbeats, nothing else
+    assert report.connects.connected == 5
 
 
 # --------------------------------------------------------------------------- processes and parts
