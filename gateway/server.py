@@ -391,7 +391,7 @@ class Gateway:
         session = connection.session
         version = connection.version
         assert session is not None and version is not None
-        close_code = connection.closed_with()  # websockets learns the TCP connection is gone
+        close_code = connection.closed_with()
         session.close()
         self.session_events(connection, session.events_received())
         self.metrics.connections.labels(version).dec()
