@@ -24,9 +24,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
-from contracts.bus.clients import producer
+from contracts.bus.clients import publisher
 from contracts.bus.follower import TopicFollower
-from contracts.bus.publisher import Publisher
 from contracts.envelopes import Presence, encode_presence, record_key
 from contracts.headers import presence_headers
 from contracts.service.runtime import ServiceRuntime, Stopping
@@ -66,10 +65,13 @@ class GatewayApp:
             client_id=f"csms-gateway-{instance}-stations",
             on_change=lambda station_id, record: self.gateway.station_changed(station_id, record),
         )
-        self.producer = producer(settings.kafka, f"csms-gateway-{instance}")
-        self.publisher = Publisher(
-            self.producer, linger=settings.linger, on_batch_acked=self._batch_acked
+        self.publisher = publisher(
+            settings.kafka,
+            f"csms-gateway-{instance}",
+            linger=settings.linger,
+            on_batch_acked=self._batch_acked,
         )
+        self.producer = self.publisher.producer
         self.gateway = Gateway(
             settings,
             publisher=self.publisher,

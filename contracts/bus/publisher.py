@@ -5,9 +5,12 @@ is measured on (a coroutine, a partitioner call and a future per record); a
 gateway answering tens of thousands of calls a second cannot afford that. This
 publisher appends records to one open ``BatchBuilder`` per partition (a C
 extension, ~1 µs per record), closes the batches every ``linger`` seconds or when
-full, hands them to the producer with ``send_batch`` and, when Kafka acknowledges
-a batch, calls each record's ``on_done`` callback. Measured: 6 to 8 µs per record
-(docs/decisions/0004-batching-publisher.md).
+full, sends them and, when Kafka acknowledges a batch, calls each record's
+``on_done`` callback. Measured: 6 to 8 µs per record
+(docs/decisions/0004-batching-publisher.md). Given a
+:class:`~contracts.bus.wire.Wire`, batches go out on csms's own produce path
+(one request per broker per round, ``contracts.bus.wire``, ADR 0013);
+without one, through the producer's ``send_batch``.
 
 Ordering: records for one partition are appended and sent in call order, and a
 partition's next batch is handed to the producer only once the previous one is
@@ -30,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +41,8 @@ from collections.abc import Callable, Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
+
+from contracts.bus.wire import Wire, WireSender
 
 __all__ = ["Done", "Publisher", "partition_for"]
 
@@ -98,10 +104,13 @@ class Publisher:
         *,
         linger: float = 0.002,
         on_batch_acked: Callable[[int, float, BaseException | None], None] | None = None,
+        wire: Wire | None = None,
     ) -> None:
         self.producer = producer
         self.linger = linger
         self.on_batch_acked = on_batch_acked
+        self.wire = wire
+        self._wire_sender: WireSender | None = None
         self._slots: dict[tuple[str, int], _Slot] = {}
         self._due: set[_Slot] = set()  # slots waiting for the linger timer
         self._ready: collections.deque[tuple[_Slot, _OpenBatch]] = collections.deque()
@@ -109,7 +118,7 @@ class Publisher:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._sender: asyncio.Task[None] | None = None
         self._partitions: dict[str, int] = {}
-        self._acks: set[asyncio.Future[object]] = set()  # batches handed to the producer
+        self._settled = asyncio.Event()  # set whenever a batch is acknowledged or fails
         self.pending = 0  # records accepted and not yet acknowledged (or failed)
 
     # ------------------------------------------------------------------ lifecycle
@@ -119,7 +128,11 @@ class Publisher:
         for topic in topics:
             await self.refresh_partitions(topic)
         self._loop = asyncio.get_running_loop()
-        self._sender = self._loop.create_task(self._send_loop(), name="publisher")
+        if self.wire is not None:
+            self._wire_sender = WireSender(self.producer, self.wire)
+            await self._wire_sender.start()
+        else:
+            self._sender = self._loop.create_task(self._send_loop(), name="publisher")
 
     async def refresh_partitions(self, topic: str) -> int:
         partitions = await self.producer.partitions_for(topic)
@@ -141,12 +154,11 @@ class Publisher:
     async def flush(self) -> None:
         """Send every open batch and wait until all records handed in so far are acknowledged."""
         while any(slot.has_records() or slot.outstanding for slot in self._slots.values()):
+            self._settled.clear()
             for slot in self._slots.values():
                 self._hand_over(slot)
-            if self._acks:
-                await asyncio.wait(list(self._acks), return_when=asyncio.FIRST_COMPLETED)
-            else:
-                await asyncio.sleep(0.001)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), 0.1)
 
     async def stop(self) -> None:
         with contextlib.suppress(asyncio.CancelledError):
@@ -156,6 +168,8 @@ class Publisher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
             self._sender = None
+        if self._wire_sender is not None:
+            await self._wire_sender.stop()
 
     # ------------------------------------------------------------------ publishing
 
@@ -214,6 +228,15 @@ class Publisher:
             return
         slot.outstanding = batch
         self._due.discard(slot)
+        if self._wire_sender is not None:
+            self._wire_sender.send(
+                slot.topic,
+                slot.partition,
+                batch.builder,
+                len(batch.callbacks),
+                functools.partial(self._done, slot, batch),
+            )
+            return
         self._ready.append((slot, batch))
         self._wakeup.set()
 
@@ -233,16 +256,15 @@ class Publisher:
                 except KafkaError as exc:
                     self._done(slot, batch, exc)
                     continue
-                self._acks.add(future)
                 future.add_done_callback(lambda f, s=slot, b=batch: self._acked(f, s, b))
 
     def _acked(self, future: asyncio.Future[object], slot: _Slot, batch: _OpenBatch) -> None:
-        self._acks.discard(future)
         exc = asyncio.CancelledError() if future.cancelled() else future.exception()
         self._done(slot, batch, exc)
 
     def _done(self, slot: _Slot, batch: _OpenBatch, exc: BaseException | None) -> None:
         slot.outstanding = None
+        self._settled.set()
         self._finish(slot, batch, exc)
         if slot.full or (
             slot.open is not None and time.monotonic() - slot.open.opened_at >= self.linger

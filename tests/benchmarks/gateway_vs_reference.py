@@ -32,6 +32,9 @@ Two figures each:
 ``--variant CSMS_NAME=VALUE[,CSMS_NAME=VALUE...]`` (repeatable) adds a
 further ``csms gateway`` on the same broker with those settings, measured in
 the same rounds, so that a setting's effect is read as a ratio in one run.
+``PYTHONPATH=DIR`` in a variant runs that gateway from another checkout
+(``git worktree add /tmp/before HEAD~1``): a change measured against the
+code before it, side by side.
 
 Finally, with ``--profile N``, py-spy samples the gateway for N seconds under
 the same load and the functions with the largest share of its busy time are
@@ -161,13 +164,19 @@ def main() -> None:
         "--variant",
         action="append",
         default=[],
-        metavar="CSMS_NAME=VALUE[,...]",
-        help="a further gateway with these settings, measured alongside (repeatable)",
+        metavar="CSMS_NAME=VALUE|PYTHONPATH=DIR[,...]",
+        help="a further gateway with these settings or code, measured alongside (repeatable)",
     )
     args = parser.parse_args()
     for variant in args.variant:
-        if not all(s.startswith("CSMS_") and "=" in s for s in variant.split(",")):
-            parser.error(f"--variant {variant!r}: expected CSMS_NAME=VALUE[,CSMS_NAME=VALUE...]")
+        names = [s.split("=", 1)[0] for s in variant.split(",") if "=" in s]
+        if len(names) != len(variant.split(",")) or not all(
+            name.startswith("CSMS_") or name == "PYTHONPATH" for name in names
+        ):
+            parser.error(
+                f"--variant {variant!r}: expected CSMS_NAME=VALUE or PYTHONPATH=DIR, "
+                "comma-separated"
+            )
 
     results: dict[str, Any] = {"machine": support.machine(), "args": vars(args)}
     with servers(args.variant) as targets:

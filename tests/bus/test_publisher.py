@@ -7,10 +7,12 @@ import collections
 import uuid
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts.bus.clients import assign_all, producer
 from contracts.bus.publisher import Publisher, partition_for
+from contracts.bus.wire import Wire
 from tests.support.kafka import KafkaUnderTest
 
 TOPIC = "ocpp.events.v1"
@@ -32,11 +34,18 @@ async def _read(kafka: KafkaUnderTest, keys: set[bytes], count: int) -> list[tup
     return seen
 
 
-async def test_every_record_is_acked_once_and_per_key_order_holds(kafka: KafkaUnderTest) -> None:
+@pytest.mark.parametrize("path", ["csms", "aiokafka"])
+async def test_every_record_is_acked_once_and_per_key_order_holds(
+    kafka: KafkaUnderTest, path: str
+) -> None:
     client = producer(kafka.settings, "test-publisher")
     await client.start()
     batches: list[int] = []
-    publisher = Publisher(client, on_batch_acked=lambda n, age, exc: batches.append(n))
+    publisher = Publisher(
+        client,
+        on_batch_acked=lambda n, age, exc: batches.append(n),
+        wire=Wire(client_id="test-publisher", idempotence=False) if path == "csms" else None,
+    )
     await publisher.start(TOPIC)
     keys = [f"CP-{uuid.uuid4().hex[:8]}".encode() for _ in range(20)]
     acks: collections.Counter[int] = collections.Counter()
@@ -83,7 +92,8 @@ def test_partition_for_matches_kafkas_default_partitioner() -> None:
             assert partition_for(key, n) == DefaultPartitioner()(key, list(range(n)), [])
 
 
-async def test_records_fail_to_their_callbacks_when_kafka_is_gone() -> None:
+@pytest.mark.parametrize("path", ["csms", "aiokafka"])
+async def test_records_fail_to_their_callbacks_when_kafka_is_gone(path: str) -> None:
     from contracts.bus.broker import EmbeddedBroker
 
     with EmbeddedBroker(0) as broker:
@@ -97,7 +107,8 @@ async def test_records_fail_to_their_callbacks_when_kafka_is_gone() -> None:
         await admin.start()
         await admin.create_topics([NewTopic(TOPIC, 1, 1)])
         await admin.close()
-        publisher = Publisher(client)
+        wire = Wire(client_id="t", idempotence=False, delivery_timeout=2.0)
+        publisher = Publisher(client, wire=wire if path == "csms" else None)
         await publisher.start(TOPIC)
     # the broker is stopped now
     outcome: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()

@@ -40,9 +40,8 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from contracts.bus.clients import consumer, producer
+from contracts.bus.clients import consumer, publisher
 from contracts.bus.follower import TopicFollower
-from contracts.bus.publisher import Publisher
 from contracts.envelopes import (
     DeadLetter,
     StationCommand,
@@ -107,8 +106,10 @@ class Worker(Generic[S, P]):
         self.source = worker_source(name, self.instance)
         self.group = settings.group_for(name)
         self.changelog = changelog_topic(self.group)
-        self.producer = producer(settings.kafka, f"csms-{name}-{self.instance}")
-        self.publisher = Publisher(self.producer, linger=settings.linger)
+        self.publisher = publisher(
+            settings.kafka, f"csms-{name}-{self.instance}", linger=settings.linger
+        )
+        self.producer = self.publisher.producer
         self.consumer: AIOKafkaConsumer | None = None
         self.owned: dict[int, OwnedPartition[S, P]] = {}
         self.started = False
