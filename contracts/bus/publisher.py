@@ -42,14 +42,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
-from contracts.bus.wire import Wire, WireSender
+from contracts.bus.wire import Done, Wire, WireSender
 
 __all__ = ["Done", "Publisher", "partition_for"]
 
 log = logging.getLogger(__name__)
 
-# Called once per record: None when Kafka acknowledged it, else the exception.
-Done = Callable[[BaseException | None], None]
 Headers = Sequence[tuple[str, bytes]]
 
 

@@ -66,6 +66,7 @@ PRODUCER_STATE_LOST = {45, 47, 59}  # out of order sequence, invalid epoch, unkn
 RETRY_BACKOFF = 0.1  # seconds before a batch is sent again
 SEQUENCE_WRAP = 2**31
 
+# Called once per record (or batch): None when Kafka acknowledged it, else the exception.
 Done = Callable[[BaseException | None], None]
 
 _INT16 = struct.Struct(">h")
@@ -194,7 +195,7 @@ class BrokerConnection(asyncio.Protocol):
         return connection
 
     @property
-    def open_(self) -> bool:
+    def connected(self) -> bool:
         return self.transport is not None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -343,13 +344,14 @@ class WireSender:
                 by_leader[leader].append(batch)
         for leader, batches in by_leader.items():
             connection = self._connections.get(leader)
-            if connection is None or not connection.open_:
+            if connection is None or not connection.connected:
                 self._connect(leader, batches)
             else:
                 self._write(connection, batches)
 
     def _write(self, connection: BrokerConnection, batches: list[_Batch]) -> None:
-        items = []
+        items: list[tuple[str, int, bytes]] = []
+        sent: list[_Batch] = []
         for batch in batches:
             if batch.data is None:
                 if self.wire.idempotence:
@@ -363,10 +365,10 @@ class WireSender:
                     )
                 batch.data = bytes(batch.builder._build())
             items.append((batch.tp[0], batch.tp[1], batch.data))
-        if not items:
+            sent.append(batch)
+        if not sent:
             return
         timeout_ms = int(self.wire.request_timeout * 1000)
-        sent = [batch for batch in batches if batch.data is not None]
         response = connection.request(
             lambda correlation_id: produce_request(
                 correlation_id, self.wire.client_id, timeout_ms, items
@@ -375,8 +377,8 @@ class WireSender:
         response.add_done_callback(lambda future: self._answered(future, sent))
 
     def _answered(self, future: asyncio.Future[bytes], batches: list[_Batch]) -> None:
-        if future.cancelled() or future.exception() is not None:
-            error = future.exception() if not future.cancelled() else KafkaConnectionError()
+        error = KafkaConnectionError() if future.cancelled() else future.exception()
+        if error is not None:
             for batch in batches:
                 self._retry(batch, error, refresh=True)
             return
@@ -430,19 +432,22 @@ class WireSender:
 
     # ------------------------------------------------------------------ connections
 
-    def _connect(self, leader: int, batches: list[_Batch]) -> None:
-        if leader not in self._connecting:
-            self._connecting[leader] = self._loop.create_task(self._open(leader))
+    def _opening(self, node: int) -> asyncio.Task[None]:
+        """The attempt to connect to ``node``: the one under way, or a new one."""
+        if node not in self._connecting:
+            self._connecting[node] = self._loop.create_task(self._open(node))
+        return self._connecting[node]
 
-        def connected(_: object) -> None:
+    def _connect(self, leader: int, batches: list[_Batch]) -> None:
+        def requeue(_: object) -> None:
             connection = self._connections.get(leader)
             for batch in batches:
-                if connection is not None and connection.open_:
+                if connection is not None and connection.connected:
                     self._queue(batch)
                 else:
                     self._retry(batch, KafkaConnectionError(f"no connection to broker {leader}"))
 
-        self._connecting[leader].add_done_callback(connected)
+        self._opening(leader).add_done_callback(requeue)
 
     async def _open(self, node: int) -> None:
         try:
@@ -483,14 +488,15 @@ class WireSender:
 
     async def _any_connection(self) -> BrokerConnection:
         for connection in self._connections.values():
-            if connection.open_:
+            if connection.connected:
                 return connection
         brokers = self.producer.client.cluster.brokers()
         if not brokers:
             await self.producer.client.force_metadata_update()
             raise KafkaError("no broker known")
         node = min(broker.nodeId for broker in brokers)
-        await self._open(node)
-        if node not in self._connections:
+        await self._opening(node)
+        opened = self._connections.get(node)
+        if opened is None or not opened.connected:
             raise KafkaConnectionError(f"could not connect to broker {node}")
-        return self._connections[node]
+        return opened

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts.bus.clients import assign_all, producer
-from contracts.bus.publisher import Publisher, partition_for
+from contracts.bus.publisher import Done, Publisher, partition_for
 from contracts.bus.wire import Wire
 from tests.support.kafka import KafkaUnderTest
 
@@ -34,6 +34,22 @@ async def _read(kafka: KafkaUnderTest, keys: set[bytes], count: int) -> list[tup
     return seen
 
 
+class Outcomes:
+    """``on_done`` callbacks of numbered records: how often each was called, and the errors."""
+
+    def __init__(self) -> None:
+        self.acks: collections.Counter[int] = collections.Counter()
+        self.errors: list[BaseException] = []
+
+    def __call__(self, n: int) -> Done:
+        def on_done(exc: BaseException | None) -> None:
+            self.acks[n] += 1
+            if exc is not None:
+                self.errors.append(exc)
+
+        return on_done
+
+
 @pytest.mark.parametrize("path", ["csms", "aiokafka"])
 async def test_every_record_is_acked_once_and_per_key_order_holds(
     kafka: KafkaUnderTest, path: str
@@ -48,16 +64,8 @@ async def test_every_record_is_acked_once_and_per_key_order_holds(
     )
     await publisher.start(TOPIC)
     keys = [f"CP-{uuid.uuid4().hex[:8]}".encode() for _ in range(20)]
-    acks: collections.Counter[int] = collections.Counter()
-    errors: list[BaseException] = []
-
-    def done(i: int):  # type: ignore[no-untyped-def]
-        def on_done(exc: BaseException | None) -> None:
-            acks[i] += 1
-            if exc is not None:
-                errors.append(exc)
-
-        return on_done
+    done = Outcomes()
+    acks, errors = done.acks, done.errors
 
     # big enough values that batches fill up and roll over, not only linger
     total = 3000

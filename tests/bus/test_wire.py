@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import uuid
 
 from aiokafka.protocol.produce import ProduceRequest_v7, ProduceResponse_v7
@@ -20,7 +19,7 @@ from contracts.bus.wire import (
     produce_request,
     produce_response,
 )
-from tests.bus.test_publisher import TOPIC, _read
+from tests.bus.test_publisher import TOPIC, Outcomes, _read
 from tests.support.kafka import KafkaUnderTest
 
 
@@ -66,7 +65,7 @@ async def test_a_batch_carries_the_producer_id_and_its_partitions_next_sequence(
     written: list[bytes] = []
 
     class Recorder:
-        open_ = True
+        connected = True
 
         def request(self, build):  # type: ignore[no-untyped-def]
             written.append(build(1))
@@ -96,16 +95,8 @@ async def test_records_written_when_the_connection_dies_are_sent_again_and_acked
     sender = publisher._wire_sender
     assert sender is not None
     key = f"CP-{uuid.uuid4().hex[:8]}".encode()
-    acks: collections.Counter[int] = collections.Counter()
-    errors: list[BaseException] = []
-
-    def done(n: int):  # type: ignore[no-untyped-def]
-        def on_done(exc: BaseException | None) -> None:
-            acks[n] += 1
-            if exc is not None:
-                errors.append(exc)
-
-        return on_done
+    done = Outcomes()
+    acks, errors = done.acks, done.errors
 
     for n in range(50):
         publisher.publish(TOPIC, key, b"%d" % n, [], done(n))
