@@ -28,6 +28,7 @@ __all__ = [
     "SettingsError",
     "add_arguments",
     "describe",
+    "environment",
     "load",
     "setting",
 ]
@@ -80,19 +81,17 @@ class KafkaSettings:
         env="CSMS_KAFKA_PRODUCE_PATH",
     )
     fetch_max_wait: float = setting(
-        0.02,
+        0.5,
         "Seconds a fetch of commands, replies or events may wait at the broker while no record "
-        "is there; it bounds how soon a reply or command is seen on the embedded broker, which "
-        "does not answer a waiting fetch when records arrive (real Kafka does; there it only "
-        "sets idle polling)",
+        "is there. Kafka answers a waiting fetch as soon as a record arrives, so this only sets "
+        "how often an idle consumer asks. The embedded broker answers only when the wait ends, "
+        "so csms up and csms broker set 0.02 there",
         env="CSMS_KAFKA_FETCH_MAX_WAIT",
     )
     table_fetch_max_wait: float = setting(
-        0.25,
+        0.5,
         "The same for the registries every process follows (stations, presence, id tokens) and "
-        "the gateway's offline responder: how soon a change is seen on the embedded broker; "
-        "each idle consumer polling every 20 ms costs a few % of a core in its process and in "
-        "the embedded broker",
+        "the gateway's offline responder (0.25 on the embedded broker)",
         env="CSMS_KAFKA_TABLE_FETCH_MAX_WAIT",
     )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = setting(
@@ -240,16 +239,33 @@ def _build(
 
 def describe(cls: type[Any]) -> list[tuple[str, str | None, str, str]]:
     """Rows of (environment variable, flag, default, help) for documentation."""
-    rows = []
-    for field in _fields(cls):
-        default = field.default
-        if isinstance(default, tuple):
-            text = ",".join(default)
-        elif isinstance(default, bool):
-            text = "true" if default else "false"
-        elif default is None:
-            text = "(unset)"
-        else:
-            text = str(default)
-        rows.append((field.env, field.flag, text, field.help))
-    return rows
+    return [
+        (
+            field.env,
+            field.flag,
+            "(unset)" if field.default is None else _text(field.default),
+            field.help,
+        )
+        for field in _fields(cls)
+    ]
+
+
+def environment(settings: Any) -> dict[str, str]:
+    """The variables that give another process the same settings where they differ from defaults."""
+    variables = {}
+    for field in _fields(type(settings)):
+        value = settings
+        for name in field.path:
+            value = getattr(value, name)
+        if value != field.default:
+            variables[field.env] = _text(value)
+    return variables
+
+
+def _text(value: Any) -> str:
+    """A value as its variable spells it."""
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)

@@ -28,7 +28,7 @@ from pathlib import Path
 from contracts.bus.admin import TopicSettings, create_topics
 from contracts.bus.broker import BrokerError, EmbeddedBroker
 from contracts.cli import Command
-from contracts.settings import KafkaSettings
+from contracts.settings import KafkaSettings, environment
 
 __all__ = ["command"]
 
@@ -106,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         except BrokerError as exc:
             print(f"csms up: {exc}", file=sys.stderr)
             return 1
-        kafka = KafkaSettings(bootstrap=broker.bootstrap, idempotence=False)
+        kafka = broker.kafka_settings()
     processes: list[tuple[str, subprocess.Popen[bytes]]] = []
     try:
         asyncio.run(create_topics(TopicSettings(kafka=kafka, partitions=args.partitions)))
@@ -114,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
         env.update(
             {
                 "CSMS_KAFKA_BOOTSTRAP": kafka.bootstrap,
-                "CSMS_KAFKA_IDEMPOTENCE": "true" if kafka.idempotence else "false",
+                **environment(kafka),
                 "CSMS_ALLOW_UNKNOWN_STATIONS": "true" if args.auth == "none" else "false",
                 # development mode accepts unknown id tokens too (sessions worker)
                 "CSMS_ALLOW_UNKNOWN_ID_TOKENS": "true" if args.auth == "none" else "false",

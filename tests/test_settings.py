@@ -8,7 +8,15 @@ from typing import Literal
 
 import pytest
 
-from contracts.settings import KafkaSettings, SettingsError, add_arguments, describe, load, setting
+from contracts.settings import (
+    KafkaSettings,
+    SettingsError,
+    add_arguments,
+    describe,
+    environment,
+    load,
+    setting,
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -94,6 +102,30 @@ def test_describe_lists_every_setting_with_its_default() -> None:
     assert rows["CSMS_EXAMPLE_RATIO"] == (None, "0.5")
     assert rows["CSMS_LIMIT"] == (None, "(unset)")
     assert rows["CSMS_VERBOSE"] == ("--verbose", "false")
+
+
+def test_environment_reproduces_the_settings_in_another_process() -> None:
+    settings = Example(
+        kafka=KafkaSettings(bootstrap="k:1", idempotence=False, fetch_max_wait=0.02),
+        ratio=0.25,
+        verbose=True,
+        mode="b",
+        proxies=("10.0.0.1", "10.0.0.2"),
+        limit=3.5,
+    )
+    variables = environment(settings)
+    assert variables == {
+        "CSMS_KAFKA_BOOTSTRAP": "k:1",
+        "CSMS_KAFKA_IDEMPOTENCE": "false",
+        "CSMS_KAFKA_FETCH_MAX_WAIT": "0.02",
+        "CSMS_EXAMPLE_RATIO": "0.25",
+        "CSMS_VERBOSE": "true",
+        "CSMS_MODE": "b",
+        "CSMS_PROXIES": "10.0.0.1,10.0.0.2",
+        "CSMS_LIMIT": "3.5",
+    }
+    assert load(Example, None, env=variables) == settings
+    assert environment(Example()) == {}
 
 
 def test_a_field_without_setting_metadata_is_refused() -> None:

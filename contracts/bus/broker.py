@@ -2,7 +2,9 @@
 
 For development, ``csms up`` and the test suite: it keeps everything in memory,
 listens on loopback only, and does not support idempotent producers or
-transactions (switch ``CSMS_KAFKA_IDEMPOTENCE`` off against it).
+transactions, and answers a waiting fetch only when its wait is over: csms
+talks to it with :meth:`EmbeddedBroker.kafka_settings`, which ``csms broker``
+prints as environment variables.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from types import TracebackType
 
 from contracts.cli import Command
-from contracts.settings import add_arguments, load, setting
+from contracts.settings import KafkaSettings, add_arguments, environment, load, setting
 
 __all__ = ["BrokerError", "BrokerSettings", "EmbeddedBroker", "command", "free_port"]
 
@@ -88,6 +90,22 @@ class EmbeddedBroker:
     @property
     def bootstrap(self) -> str:
         return f"{HOST}:{self.port}"
+
+    def kafka_settings(self) -> KafkaSettings:
+        """How csms talks to this broker: no idempotent producer, and short fetch waits.
+
+        The broker answers a waiting fetch only when the wait is over, not when a
+        record arrives, so a reply on its way to a station is seen at most 20 ms
+        late (Kafka's 500 ms default would put up to half a second into every
+        Authorize). Polling that often costs a few % of a core per idle
+        consumer, so the registries poll every 250 ms.
+        """
+        return KafkaSettings(
+            bootstrap=self.bootstrap,
+            idempotence=False,
+            fetch_max_wait=0.02,
+            table_fetch_max_wait=0.25,
+        )
 
     def start(self) -> EmbeddedBroker:
         if _port_taken(self.port):
@@ -172,8 +190,12 @@ def _run(args: argparse.Namespace) -> int:
     except BrokerError as exc:
         print(f"csms broker: {exc}", file=sys.stderr)
         return 1
+    kafka = {"CSMS_KAFKA_BOOTSTRAP": broker.bootstrap} | environment(broker.kafka_settings())
+    variables = " ".join(f"{name}={value}" for name, value in kafka.items())
     print(
-        f"csms broker: Kafka protocol on {broker.bootstrap} (in memory; Ctrl-C stops)", flush=True
+        f"csms broker: Kafka protocol on {broker.bootstrap} (in memory; Ctrl-C stops); "
+        f"point csms at it with {variables}",
+        flush=True,
     )
     stopping = False
 

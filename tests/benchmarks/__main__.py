@@ -14,7 +14,7 @@ from pathlib import Path
 
 MICRO = ("decode", "gc_pause")
 # servers the benchmarks start and measure; they serve until killed
-SERVERS = ("bare_server", "reference_csms")
+SERVERS = ("bare_server", "floor_server", "reference_csms")
 
 
 def main(names: list[str]) -> int:

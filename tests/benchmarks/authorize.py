@@ -43,7 +43,6 @@ from hdrh.histogram import HdrHistogram
 from contracts.bus.admin import TopicSettings, create_topics
 from contracts.bus.broker import EmbeddedBroker
 from contracts.service.runtime import run
-from contracts.settings import KafkaSettings
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaUnderTest
 from tests.workers.processes import WorkerProcess
@@ -164,9 +163,7 @@ def machine() -> dict[str, Any]:
 @contextlib.contextmanager
 def system(partitions: int) -> Iterator[tuple[GatewayProcess, WorkerProcess]]:
     with EmbeddedBroker(0) as broker:
-        kafka = KafkaUnderTest(
-            "embedded", KafkaSettings(bootstrap=broker.bootstrap, idempotence=False)
-        )
+        kafka = KafkaUnderTest("embedded", broker.kafka_settings())
         asyncio.run(create_topics(TopicSettings(kafka=kafka.settings, partitions=partitions)))
         with (
             # every station connects from 127.0.0.1: lift the per-address handshake limit

@@ -5,14 +5,22 @@
 
 The same open-loop load (OCPP 1.6; 40 % MeterValues with four sampled values,
 40 % Heartbeat, 20 % StatusNotification; Poisson arrivals over ``--stations``
-connections) goes to three servers, each in its own processes, started once:
+connections) goes to four servers, each in its own processes, started once:
 
 - **csms**: ``csms gateway`` on the embedded Kafka-protocol broker (Tansu):
-  decode, validate, publish to ``ocpp.events.v1``, answer after Kafka's ack;
+  decode, validate, publish to ``ocpp.events.v1``, answer after Kafka's ack.
+  Its consumers wait at the broker as they do on Kafka (the defaults, 500 ms):
+  this load sends nothing through them, so the embedded broker's short waits
+  (``EmbeddedBroker.kafka_settings``, for reply latency) would only add empty
+  fetches that a production gateway does not make;
 - **reference**: ``tests/benchmarks/reference_csms.py``, the ``ocpp`` package's
   ``ChargePoint`` with ``@on`` handlers on websockets + uvloop, no Kafka;
 - **bare**: ``tests/benchmarks/bare_server.py``, websockets + uvloop answering
-  every CALL with a canned CALLRESULT without parsing it.
+  every CALL with a canned CALLRESULT without parsing it;
+- **floor**: ``tests/benchmarks/floor_server.py``, the same answers from a
+  plain ``asyncio.Protocol`` on uvloop that does the handshake and framing
+  itself: what any Python server on this loop pays per call (a wake-up, a
+  read, a write).
 
 Two figures each:
 
@@ -64,6 +72,7 @@ def servers(variants: list[str]) -> Iterator[list[support.Server]]:
         contextlib.ExitStack() as stack,
         support.script_server("reference_csms", "reference") as reference,
         support.script_server("bare_server", "bare") as bare,
+        support.script_server("floor_server", "floor") as floor,
     ):
         gateways = []
         for variant in ["", *variants]:
@@ -73,7 +82,7 @@ def servers(variants: list[str]) -> Iterator[list[support.Server]]:
             pids = {"gateway": gw.process.pid, "broker": broker_pid}
             name = f"csms {variant}".strip()
             gateways.append(support.Server(name, gw.url(""), pids, stop=gw))
-        yield [*gateways, reference, bare]
+        yield [*gateways, reference, bare, floor]
 
 
 def measure_cpu(
@@ -243,6 +252,7 @@ def report(results: dict[str, Any]) -> None:
     cpu = results["cpu_per_call_us"]
     reference = cpu["reference"]["total"]
     bare = cpu["bare"]["total"]
+    floor = cpu["floor"]["total"]
 
     def row(name: str, us: float, *, vs_reference: bool = True) -> list[str]:
         return [
@@ -250,6 +260,7 @@ def report(results: dict[str, Any]) -> None:
             f"{us:.1f}",
             f"{reference / us:.1f}x" if vs_reference else "",
             f"{us / bare:.2f}x" if vs_reference else "",
+            f"{us / floor:.2f}x" if vs_reference else "",
         ]
 
     rows = []
@@ -262,9 +273,11 @@ def report(results: dict[str, Any]) -> None:
     rows += [
         row("reference (ocpp package)", reference),
         row("bare websockets + uvloop", bare),
+        row("floor: asyncio protocol + uvloop", floor),
     ]
+    headers = ["server", "CPU µs per call", "reference ÷ this", "this ÷ bare", "this ÷ floor"]
     print()
-    print(support.table(["server", "CPU µs per call", "reference ÷ this", "this ÷ bare"], rows))
+    print(support.table(headers, rows))
     if "highest_rate" in results:
         rates = results["highest_rate"]
         print()

@@ -6,13 +6,17 @@ import signal
 import socket
 
 from contracts.bus.broker import EmbeddedBroker, free_port
+from contracts.settings import KafkaSettings, load
 from tests.support.processes import CsmsProcess, children, pid_alive, run_csms, wait_until
 
 
 def test_broker_runs_until_sigterm_and_leaves_no_process() -> None:
     port = free_port()
     with CsmsProcess("broker", "--port", str(port)) as broker:
-        broker.wait_for(rf"Kafka protocol on 127\.0\.0\.1:{port}")
+        line = broker.wait_for(rf"Kafka protocol on 127\.0\.0\.1:{port}.*\n")[0]
+        # the settings a csms process needs against it, to paste into a shell
+        variables = dict(word.split("=", 1) for word in line.split("with ", 1)[1].split())
+        assert load(KafkaSettings, env=variables) == EmbeddedBroker(port).kafka_settings()
         assert broker.process is not None
         tansu = children(broker.process.pid)
         assert tansu, "the broker runs as a child process"

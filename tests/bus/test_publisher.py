@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import uuid
 from typing import Any
 
@@ -101,7 +102,9 @@ def test_partition_for_matches_kafkas_default_partitioner() -> None:
 
 
 @pytest.mark.parametrize("path", ["csms", "aiokafka"])
-async def test_records_fail_to_their_callbacks_when_kafka_is_gone(path: str) -> None:
+async def test_records_fail_to_their_callbacks_when_kafka_is_gone(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
     from contracts.bus.broker import EmbeddedBroker
 
     with EmbeddedBroker(0) as broker:
@@ -121,9 +124,14 @@ async def test_records_fail_to_their_callbacks_when_kafka_is_gone(path: str) -> 
     # the broker is stopped now
     outcome: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
     publisher.publish(TOPIC, b"CP-1", b"{}", [], outcome.set_result)
-    exc = await asyncio.wait_for(outcome, 30)
+    with caplog.at_level(logging.INFO, logger="contracts.bus.wire"):
+        exc = await asyncio.wait_for(outcome, 30)
     assert exc is not None
     assert publisher.pending == 0
+    if path == "csms":
+        # a connect attempt every 100 ms for 2 s, and one warning for the outage
+        warnings = [r for r in caplog.records if r.msg == "kafka.connect_failed"]
+        assert len(warnings) == 1, warnings
     await asyncio.wait_for(publisher.stop(), 5)
     await asyncio.wait_for(client.stop(), 10)
 

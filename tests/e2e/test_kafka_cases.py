@@ -20,7 +20,6 @@ import pytest
 from contracts.bus.admin import TopicSettings, create_topics
 from contracts.bus.broker import EmbeddedBroker
 from contracts.envelopes import decode_event
-from contracts.settings import KafkaSettings
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaUnderTest
 from tests.support.records import Collector
@@ -32,9 +31,7 @@ pytestmark = pytest.mark.timeout(120)
 class PausableKafka:
     def __init__(self, broker: EmbeddedBroker) -> None:
         self.broker = broker
-        self.kafka = KafkaUnderTest(
-            "embedded", KafkaSettings(bootstrap=broker.bootstrap, idempotence=False)
-        )
+        self.kafka = KafkaUnderTest("embedded", broker.kafka_settings())
 
     def pause(self) -> None:
         assert self.broker.process is not None

@@ -4,7 +4,8 @@ Chosen once per test session, in this order:
 
 1. ``CSMS_TEST_KAFKA=HOST:PORT`` names an existing cluster (idempotent producers on);
 2. a Kafka container through testcontainers, when a Docker engine answers;
-3. the embedded Tansu broker on a free loopback port (idempotence off: it lacks it).
+3. the embedded Tansu broker on a free loopback port, with the settings it needs
+   (``EmbeddedBroker.kafka_settings``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 
 from contracts.bus.admin import TopicSettings, create_topics
 from contracts.bus.broker import EmbeddedBroker
-from contracts.settings import KafkaSettings
+from contracts.settings import KafkaSettings, environment
 
 TEST_PARTITIONS = 4
 
@@ -35,10 +36,7 @@ class KafkaUnderTest:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point a csms process at this broker."""
-        return {
-            "CSMS_KAFKA_BOOTSTRAP": self.settings.bootstrap,
-            "CSMS_KAFKA_IDEMPOTENCE": "true" if self.settings.idempotence else "false",
-        }
+        return {"CSMS_KAFKA_BOOTSTRAP": self.settings.bootstrap} | environment(self.settings)
 
 
 def _docker_engine_answers() -> bool:
@@ -79,8 +77,6 @@ def start_kafka() -> Iterator[KafkaUnderTest]:
                 kafka = KafkaUnderTest("container", KafkaSettings(bootstrap=bootstrap))
             else:
                 broker = stack.enter_context(EmbeddedBroker(0))
-                kafka = KafkaUnderTest(
-                    "embedded", KafkaSettings(bootstrap=broker.bootstrap, idempotence=False)
-                )
+                kafka = KafkaUnderTest("embedded", broker.kafka_settings())
         asyncio.run(create_topics(TopicSettings(kafka=kafka.settings, partitions=TEST_PARTITIONS)))
         yield kafka
