@@ -60,6 +60,7 @@ def wire(kafka: KafkaSettings, client_id: str) -> Wire | None:
     return Wire(
         client_id=client_id,
         idempotence=kafka.idempotence,
+        compression=kafka.compression,
         ssl_context=_ssl_context(kafka) if kafka.security_protocol == "SSL" else None,
     )
 
@@ -96,10 +97,14 @@ def publisher(
     """A :class:`Publisher` on a new producer (start both), on csms's own produce path if it can.
 
     On the own path the producer only supplies metadata and record batches: the
-    producer id and the sequences are the path's, so the producer is not idempotent.
+    producer id, the sequences and the compression are the path's, so the
+    producer is neither idempotent nor compressing.
     """
     path = wire(kafka, client_id)
-    client = producer(kafka, client_id, enable_idempotence=kafka.idempotence and path is None)
+    if path is None:
+        client = producer(kafka, client_id)
+    else:
+        client = producer(kafka, client_id, enable_idempotence=False, compression_type=None)
     return Publisher(client, linger=linger, on_batch_acked=on_batch_acked, wire=path)
 
 

@@ -12,7 +12,8 @@ reads back only what decides a batch's fate: its partition's error code.
 What stays with aiokafka: bootstrapping, cluster metadata (which broker
 leads which partition), building record batches, and SASL, which this path
 does not speak (``clients.wire`` returns ``None`` for SASL and the Publisher
-keeps aiokafka's sender there).
+keeps aiokafka's sender there). Compression is the path's own
+(``contracts.bus.compression``: lz4 at its fast level, not aiokafka's level 9).
 
 Guarantees, the same as aiokafka's with ``acks=all``: a batch is reported done
 only when its partition's leader answered with no error; retriable errors
@@ -44,6 +45,8 @@ from aiokafka.errors import (
     for_code,
 )
 from aiokafka.producer.message_accumulator import BatchBuilder
+
+from contracts.bus.compression import Codec, compress
 
 __all__ = [
     "BrokerConnection",
@@ -260,10 +263,14 @@ class BrokerConnection(asyncio.Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class Wire:
-    """How the wire path connects: made by ``contracts.bus.clients.wire``."""
+    """How the wire path connects and writes: made by ``contracts.bus.clients.wire``.
+
+    The batches it is handed are uncompressed; it compresses them with ``compression``.
+    """
 
     client_id: str
     idempotence: bool
+    compression: Codec = "none"
     ssl_context: ssl.SSLContext | None = None
     request_timeout: float = 30.0
     delivery_timeout: float = 60.0  # a batch not written by then fails
@@ -374,7 +381,7 @@ class WireSender:
                     batch.builder._set_producer_state(
                         self._producer_id, self._epoch, batch.sequence
                     )
-                batch.data = bytes(batch.builder._build())
+                batch.data = compress(bytes(batch.builder._build()), self.wire.compression)
             items.append((batch.tp[0], batch.tp[1], batch.data))
             sent.append(batch)
         if not sent:

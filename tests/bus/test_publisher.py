@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import uuid
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from contracts.bus.clients import assign_all, producer
+from contracts.bus import clients
+from contracts.bus.clients import assign_all
 from contracts.bus.publisher import Done, Publisher, partition_for
 from contracts.bus.wire import Wire
 from tests.support.kafka import KafkaUnderTest
@@ -55,14 +57,17 @@ class Outcomes:
 async def test_every_record_is_acked_once_and_per_key_order_holds(
     kafka: KafkaUnderTest, path: str
 ) -> None:
-    client = producer(kafka.settings, "test-publisher")
-    await client.start()
     batches: list[int] = []
-    publisher = Publisher(
-        client,
+    # as the gateway and the workers make theirs: lz4 (the default), compressed by the path
+    publisher = clients.publisher(
+        dataclasses.replace(kafka.settings, produce_path=path),
+        "test-publisher",
+        linger=0.002,
         on_batch_acked=lambda n, age, exc: batches.append(n),
-        wire=Wire(client_id="test-publisher", idempotence=False) if path == "csms" else None,
     )
+    assert (publisher.wire is not None) == (path == "csms")
+    client = publisher.producer
+    await client.start()
     await publisher.start(TOPIC)
     keys = [f"CP-{uuid.uuid4().hex[:8]}".encode() for _ in range(20)]
     done = Outcomes()

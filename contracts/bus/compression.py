@@ -1,0 +1,71 @@
+"""Compressing a built record batch on csms's own produce path, lz4 at its fast level.
+
+aiokafka's batch builder compresses lz4 at level 9, which is LZ4-HC: a fresh
+high-compression context per batch. For the small batches a gateway sends
+(a few OCPP events of a few hundred bytes) that is most of the cost: 11 µs
+for a 1.5 KB batch against 3.9 µs at level 1, for the same size on OCPP
+JSON (measured on the benchmark machine), and 7 % of the gateway's busy
+time at 1,000 calls/s. The own path therefore takes its batches
+uncompressed from the builder and compresses the records here, writing the
+v2 batch header that goes with them; the other codecs are aiokafka's own.
+
+A batch whose records do not shrink is sent as it is, as aiokafka does.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Literal
+
+import cramjam
+from aiokafka.codec import gzip_encode, snappy_encode, zstd_encode
+from aiokafka.record.util import calc_crc32c
+
+__all__ = ["Codec", "compress"]
+
+Codec = Literal["lz4", "zstd", "snappy", "gzip", "none"]
+
+# record batch v2 (KIP-98): where the fields this module rewrites sit
+_LENGTH = struct.Struct(">i")  # at 8: bytes after this field
+_LENGTH_AT = 8
+_CRC = struct.Struct(">I")  # at 17: CRC-32C of everything from the attributes on
+_CRC_AT = 17
+_ATTRIBUTES = struct.Struct(">h")  # at 21: the codec in the low three bits
+_ATTRIBUTES_AT = 21
+_RECORDS_AT = 61  # the header's size
+
+LZ4_LEVEL = 1  # below 3: LZ4's fast mode; Kafka reads any level
+
+
+def _lz4(records: bytes) -> bytes:
+    # Kafka's framing: independent blocks, no content checksum (KIP-57)
+    compressor = cramjam.lz4.Compressor(level=LZ4_LEVEL, content_checksum=False, block_linked=False)
+    compressor.compress(records)
+    return bytes(compressor.finish())
+
+
+_CODECS: dict[str, tuple[int, Callable[[bytes], bytes]]] = {
+    "gzip": (1, gzip_encode),
+    "snappy": (2, snappy_encode),
+    "lz4": (3, _lz4),
+    "zstd": (4, zstd_encode),
+}
+
+
+def compress(batch: bytes, codec: Codec) -> bytes:
+    """``batch`` (an uncompressed v2 record batch) with its records compressed by ``codec``."""
+    if codec == "none":
+        return batch
+    code, encode = _CODECS[codec]
+    records = batch[_RECORDS_AT:]
+    packed = encode(records)
+    if len(packed) >= len(records):
+        return batch
+    header = bytearray(batch[:_RECORDS_AT])
+    _LENGTH.pack_into(header, _LENGTH_AT, _RECORDS_AT - _LENGTH_AT - 4 + len(packed))
+    (attributes,) = _ATTRIBUTES.unpack_from(header, _ATTRIBUTES_AT)
+    _ATTRIBUTES.pack_into(header, _ATTRIBUTES_AT, attributes & ~0x07 | code)
+    crc = calc_crc32c(bytes(header[_ATTRIBUTES_AT:]) + packed)
+    _CRC.pack_into(header, _CRC_AT, crc)
+    return bytes(header) + packed
