@@ -21,9 +21,10 @@ import os
 import types
 import typing
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, Literal, TypeAlias, TypeVar, get_args, get_origin
 
 __all__ = [
+    "Compression",
     "KafkaSettings",
     "SettingsError",
     "add_arguments",
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+Compression: TypeAlias = Literal["lz4", "zstd", "snappy", "gzip", "none"]  # Kafka codecs
 
 
 class SettingsError(ValueError):
@@ -68,7 +71,7 @@ class KafkaSettings:
         "Idempotent producer (needs a real Kafka cluster; the embedded broker lacks it)",
         env="CSMS_KAFKA_IDEMPOTENCE",
     )
-    compression: Literal["lz4", "zstd", "snappy", "gzip", "none"] = setting(
+    compression: Compression = setting(
         "lz4",
         "Producer compression codec (lz4 costs a fifth of gzip's CPU at a similar ratio)",
         env="CSMS_KAFKA_COMPRESSION",
@@ -84,8 +87,8 @@ class KafkaSettings:
         0.5,
         "Seconds a fetch of commands, replies or events may wait at the broker while no record "
         "is there. Kafka answers a waiting fetch as soon as a record arrives, so this only sets "
-        "how often an idle consumer asks. The embedded broker answers only when the wait ends, "
-        "so csms up and csms broker set 0.02 there",
+        "how often an idle consumer asks. The embedded broker answers only some way into the "
+        "wait, so csms up sets 0.02 there (and csms broker prints it)",
         env="CSMS_KAFKA_FETCH_MAX_WAIT",
     )
     table_fetch_max_wait: float = setting(
@@ -250,14 +253,15 @@ def describe(cls: type[Any]) -> list[tuple[str, str | None, str, str]]:
     ]
 
 
-def environment(settings: Any) -> dict[str, str]:
-    """The variables that give another process the same settings where they differ from defaults."""
+def environment(settings: Any, *, complete: bool = False) -> dict[str, str]:
+    """The variables that give another process the same settings: those that differ from
+    the defaults, or with ``complete`` every one (over whatever the process inherits)."""
     variables = {}
     for field in _fields(type(settings)):
         value = settings
         for name in field.path:
             value = getattr(value, name)
-        if value != field.default:
+        if complete or value != field.default:
             variables[field.env] = _text(value)
     return variables
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from contracts.bus.admin import TopicSettings, create_topics
 from contracts.bus.broker import BrokerError, EmbeddedBroker
 from contracts.cli import Command
-from contracts.settings import KafkaSettings, environment
+from contracts.settings import KafkaSettings, environment, load
 
 __all__ = ["command"]
 
@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
 
     broker: EmbeddedBroker | None = None
     if args.kafka:
-        kafka = KafkaSettings(bootstrap=args.kafka)
+        kafka = load(KafkaSettings, bootstrap=args.kafka)  # with the CSMS_KAFKA_* of the shell
     else:
         try:
             broker = EmbeddedBroker(args.broker_port).start()
@@ -113,8 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         env = dict(os.environ)
         env.update(
             {
-                "CSMS_KAFKA_BOOTSTRAP": kafka.bootstrap,
-                **environment(kafka),
+                **environment(kafka, complete=True),  # not what the shell says for another broker
                 "CSMS_ALLOW_UNKNOWN_STATIONS": "true" if args.auth == "none" else "false",
                 # development mode accepts unknown id tokens too (sessions worker)
                 "CSMS_ALLOW_UNKNOWN_ID_TOKENS": "true" if args.auth == "none" else "false",

@@ -126,6 +126,10 @@ def test_environment_reproduces_the_settings_in_another_process() -> None:
     }
     assert load(Example, None, env=variables) == settings
     assert environment(Example()) == {}
+    complete = environment(settings, complete=True)
+    assert complete.keys() == {env for env, *_ in describe(Example)}
+    assert complete["CSMS_PORT"] == "9000" and complete["CSMS_LIMIT"] == "3.5"
+    assert load(Example, None, env=complete) == settings
 
 
 def test_a_field_without_setting_metadata_is_refused() -> None:

@@ -14,17 +14,16 @@ A batch whose records do not shrink is sent as it is, as aiokafka does.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
-from typing import Literal
 
-import cramjam
-from aiokafka.codec import gzip_encode, snappy_encode, zstd_encode
+from aiokafka.codec import gzip_encode, lz4_encode, snappy_encode, zstd_encode
 from aiokafka.record.util import calc_crc32c
 
-__all__ = ["Codec", "compress"]
+from contracts.settings import Compression
 
-Codec = Literal["lz4", "zstd", "snappy", "gzip", "none"]
+__all__ = ["compress"]
 
 # record batch v2 (KIP-98): where the fields this module rewrites sit
 _LENGTH = struct.Struct(">i")  # at 8: bytes after this field
@@ -38,22 +37,15 @@ _RECORDS_AT = 61  # the header's size
 LZ4_LEVEL = 1  # below 3: LZ4's fast mode; Kafka reads any level
 
 
-def _lz4(records: bytes) -> bytes:
-    # Kafka's framing: independent blocks, no content checksum (KIP-57)
-    compressor = cramjam.lz4.Compressor(level=LZ4_LEVEL, content_checksum=False, block_linked=False)
-    compressor.compress(records)
-    return bytes(compressor.finish())
-
-
 _CODECS: dict[str, tuple[int, Callable[[bytes], bytes]]] = {
     "gzip": (1, gzip_encode),
     "snappy": (2, snappy_encode),
-    "lz4": (3, _lz4),
+    "lz4": (3, functools.partial(lz4_encode, level=LZ4_LEVEL)),
     "zstd": (4, zstd_encode),
 }
 
 
-def compress(batch: bytes, codec: Codec) -> bytes:
+def compress(batch: bytes, codec: Compression) -> bytes:
     """``batch`` (an uncompressed v2 record batch) with its records compressed by ``codec``."""
     if codec == "none":
         return batch

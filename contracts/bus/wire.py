@@ -46,7 +46,8 @@ from aiokafka.errors import (
 )
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from contracts.bus.compression import Codec, compress
+from contracts.bus.compression import compress
+from contracts.settings import Compression
 
 __all__ = [
     "BrokerConnection",
@@ -270,7 +271,7 @@ class Wire:
 
     client_id: str
     idempotence: bool
-    compression: Codec = "none"
+    compression: Compression = "none"
     ssl_context: ssl.SSLContext | None = None
     request_timeout: float = 30.0
     delivery_timeout: float = 60.0  # a batch not written by then fails
@@ -297,6 +298,7 @@ class _Outage:
     since: float
     logged_at: float
     attempts: int = 0
+    attempted_at: float = 0.0
 
 
 class WireSender:
@@ -499,9 +501,11 @@ class WireSender:
         """Warn at the first failed attempt, then every ``OUTAGE_LOG_INTERVAL`` while they fail."""
         now = time.monotonic()
         outage = self._outages.get(node)
-        if outage is None:
+        if outage is None or now - outage.attempted_at > OUTAGE_LOG_INTERVAL:
+            # a new outage (an old one may have ended without a connection to this broker)
             outage = self._outages[node] = _Outage(since=now, logged_at=now - OUTAGE_LOG_INTERVAL)
         outage.attempts += 1
+        outage.attempted_at = now
         if now - outage.logged_at >= OUTAGE_LOG_INTERVAL:
             outage.logged_at = now
             log.warning(

@@ -116,6 +116,9 @@ def broker() -> Iterator[tuple[KafkaUnderTest, int]]:
     with contextlib.ExitStack() as stack:
         stack.callback(signal.signal, signal.SIGTERM, previous)
         embedded = stack.enter_context(EmbeddedBroker(0))
+        # Kafka's fetch waits, not the embedded broker's short ones (EmbeddedBroker.kafka_settings):
+        # what the servers measured here answer goes through no consumer, and production
+        # gateways do not poll every 20 ms
         kafka = KafkaUnderTest(
             "embedded", KafkaSettings(bootstrap=embedded.bootstrap, idempotence=False)
         )

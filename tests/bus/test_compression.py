@@ -8,7 +8,8 @@ import pytest
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatch
 
-from contracts.bus.compression import Codec, compress
+from contracts.bus.compression import compress
+from contracts.settings import Compression
 
 CODES = {"gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
@@ -26,7 +27,7 @@ def _records(batch: bytes) -> list[tuple[bytes | None, bytes | None, list[tuple[
 
 
 @pytest.mark.parametrize("codec", ["lz4", "zstd", "snappy", "gzip"])
-def test_a_compressed_batch_holds_the_same_records_with_a_valid_crc(codec: Codec) -> None:
+def test_a_compressed_batch_holds_the_same_records_with_a_valid_crc(codec: Compression) -> None:
     values = [b'{"action":"MeterValues","payload":{"value":"%d.5"}}' % n for n in range(20)]
     plain = _batch(values)
 

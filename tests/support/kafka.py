@@ -36,7 +36,7 @@ class KafkaUnderTest:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point a csms process at this broker."""
-        return {"CSMS_KAFKA_BOOTSTRAP": self.settings.bootstrap} | environment(self.settings)
+        return environment(self.settings, complete=True)
 
 
 def _docker_engine_answers() -> bool:
