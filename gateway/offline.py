@@ -35,6 +35,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from contracts.bus.clients import consumer
+from contracts.bus.outage import Outage
 from contracts.envelopes import CommandError, decode_command
 from contracts.settings import KafkaSettings
 from contracts.topics import COMMANDS
@@ -142,15 +143,15 @@ class OfflineResponder:
     async def _run(self) -> None:
         grace = self.gateway.settings.offline_grace
         last_commit = time.monotonic()
+        outage = Outage(log, "kafka.fetch_failed", "kafka.fetch_resumed", topic=COMMANDS.name)
         while True:
             try:
                 batches = await self.client.getmany(timeout_ms=200)
             except KafkaError as exc:
-                log.warning(
-                    "kafka.fetch_failed", extra={"topic": COMMANDS.name, "error": repr(exc)}
-                )
+                outage.failed(exc)
                 await asyncio.sleep(1.0)
                 continue
+            outage.succeeded()
             now = time.monotonic()
             for tp, records in batches.items():
                 skip_before = self.skip_before.get(tp)

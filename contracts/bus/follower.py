@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from contracts.bus.clients import assign_all, consumer, seek_to_end
+from contracts.bus.outage import Outage
 from contracts.settings import KafkaSettings
 
 __all__ = ["TopicFollower"]
@@ -61,6 +62,7 @@ class TopicFollower:
         self._partitions: list[TopicPartition] = []
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
+        self._outage = Outage(log, "kafka.fetch_failed", "kafka.fetch_resumed", topic=topic)
         self.records = 0
 
     @property
@@ -100,9 +102,10 @@ class TopicFollower:
             try:
                 batches = await client.getmany(timeout_ms=500, max_records=self.max_records)
             except KafkaError as exc:  # the broker is away: keep trying, the client reconnects
-                log.warning("kafka.fetch_failed", extra={"topic": self.topic, "error": repr(exc)})
+                self._outage.failed(exc)
                 await asyncio.sleep(1.0)
                 continue
+            self._outage.succeeded()
             for tp in sorted(batches, key=lambda tp: tp.partition):
                 records = batches[tp]
                 self.records += len(records)

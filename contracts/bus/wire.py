@@ -47,6 +47,7 @@ from aiokafka.errors import (
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from contracts.bus.compression import compress
+from contracts.bus.outage import Outage
 from contracts.settings import Compression
 
 __all__ = [
@@ -68,7 +69,6 @@ NO_ERROR, DUPLICATE_SEQUENCE_NUMBER = 0, 46
 # the broker no longer knows the producer's sequence: the producer id has to be renewed
 PRODUCER_STATE_LOST = {45, 47, 59}  # out of order sequence, invalid epoch, unknown producer id
 RETRY_BACKOFF = 0.1  # seconds before a batch is sent again
-OUTAGE_LOG_INTERVAL = 10.0  # seconds between warnings while a broker stays unreachable
 SEQUENCE_WRAP = 2**31
 
 # Called once per record (or batch): None when Kafka acknowledged it, else the exception.
@@ -291,16 +291,6 @@ class _Batch:
         self.queued_at = time.monotonic()
 
 
-@dataclasses.dataclass
-class _Outage:
-    """A broker this sender could not connect to, since ``since``."""
-
-    since: float
-    logged_at: float
-    attempts: int = 0
-    attempted_at: float = 0.0
-
-
 class WireSender:
     """Sends closed record batches to their partitions' leaders, one request per broker per round.
 
@@ -320,7 +310,7 @@ class WireSender:
         self._epoch = -1
         self._sequences: dict[tuple[str, int], int] = {}
         self._renewing: asyncio.Task[None] | None = None
-        self._outages: dict[int, _Outage] = {}
+        self._outages: dict[int, Outage] = {}  # per broker
         self.closed = False
 
     async def start(self) -> None:
@@ -482,41 +472,19 @@ class WireSender:
                 request_timeout=self.wire.request_timeout,
             )
         except (OSError, TimeoutError) as exc:
-            self._connect_failed(node, exc)
+            self._outage(node).failed(exc)
         else:
-            outage = self._outages.pop(node, None)
-            if outage is not None:
-                log.info(
-                    "kafka.connected",
-                    extra={
-                        "node": node,
-                        "failed_attempts": outage.attempts,
-                        "outage_s": round(time.monotonic() - outage.since, 1),
-                    },
-                )
+            self._outage(node).succeeded()
         finally:
             self._connecting.pop(node, None)
 
-    def _connect_failed(self, node: int, exc: BaseException) -> None:
-        """Warn at the first failed attempt, then every ``OUTAGE_LOG_INTERVAL`` while they fail."""
-        now = time.monotonic()
+    def _outage(self, node: int) -> Outage:
         outage = self._outages.get(node)
-        if outage is None or now - outage.attempted_at > OUTAGE_LOG_INTERVAL:
-            # a new outage (an old one may have ended without a connection to this broker)
-            outage = self._outages[node] = _Outage(since=now, logged_at=now - OUTAGE_LOG_INTERVAL)
-        outage.attempts += 1
-        outage.attempted_at = now
-        if now - outage.logged_at >= OUTAGE_LOG_INTERVAL:
-            outage.logged_at = now
-            log.warning(
-                "kafka.connect_failed",
-                extra={
-                    "node": node,
-                    "error": repr(exc),
-                    "failed_attempts": outage.attempts,
-                    "outage_s": round(now - outage.since, 1),
-                },
+        if outage is None:
+            outage = self._outages[node] = Outage(
+                log, "kafka.connect_failed", "kafka.connected", node=node
             )
+        return outage
 
     async def _renew_producer_id(self) -> None:
         """InitProducerId until it succeeds; sequences start again at 0 under the new id."""
