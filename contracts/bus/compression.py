@@ -2,10 +2,10 @@
 
 aiokafka's batch builder compresses lz4 at level 9, which is LZ4-HC: a fresh
 high-compression context per batch. For the small batches a gateway sends
-(a few OCPP events of a few hundred bytes) that is most of the cost: 11 µs
-for a 1.5 KB batch against 3.9 µs at level 1, for the same size on OCPP
-JSON (measured on the benchmark machine), and 7 % of the gateway's busy
-time at 1,000 calls/s. The own path therefore takes its batches
+(a few OCPP events of a few hundred bytes) that is most of the cost: for
+three gateway events, 19 µs against 10 µs at level 1, for a batch 7 %
+larger (``tests.benchmarks.compression``); and it was 7 % of the gateway's
+busy time at 1,000 calls/s. The own path therefore takes its batches
 uncompressed from the builder and compresses the records here, with
 aiokafka's encoders (lz4 at level 1), writing the v2 batch header that goes
 with them.

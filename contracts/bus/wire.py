@@ -1,11 +1,12 @@
 """Kafka's Produce and InitProducerId requests, encoded by hand, on a connection of our own.
 
 The :class:`~contracts.bus.publisher.Publisher` already builds whole record
-batches. Handing them to aiokafka's ``send_batch`` costs about three times
-what writing them costs (a sender task woken per round, futures, a timeout
-and a handler per request, requests encoded and responses decoded field by
-field in Python): 407 against 135 µs of CPU per produce request, measured
-in the producing process (docs/benchmarks.md, ADR 0013). This module writes
+batches. Handing them to aiokafka's ``send_batch`` costs more than writing
+them (a sender task woken per round, futures, a timeout and a handler per
+request, requests encoded and responses decoded field by field in Python):
+through the Publisher, in a closed loop, 544 against 314 µs of the producing
+process's CPU per produce request (``tests.benchmarks.produce_request``,
+ADR 0013). This module writes
 one Produce request per broker per round with every batch due for it, and
 reads back only what decides a batch's fate: its partition's error code.
 

@@ -12,7 +12,7 @@ import runpy
 import sys
 from pathlib import Path
 
-MICRO = ("decode", "gc_pause")
+MICRO = ("compression", "decode", "gc_pause")
 # servers the benchmarks start and measure; they serve until killed
 SERVERS = ("bare_server", "floor_server", "reference_csms")
 
