@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
@@ -35,6 +36,7 @@ from gateway.commands import CommandDelivery
 from gateway.connection import CloseCode
 from gateway.metrics import GatewayMetrics
 from gateway.offline import OfflineResponder
+from gateway.peers import Peers
 from gateway.presence import PresenceView
 from gateway.registry import StationRegistry
 from gateway.server import Gateway
@@ -101,6 +103,14 @@ class GatewayApp:
             fetch_max_wait=settings.kafka.fetch_max_wait,  # replies and commands
         )
         self.offline = OfflineResponder(self.gateway, self.delivery, self.presence, settings.kafka)
+        self.peers = Peers(
+            self.producer.client,
+            self.presence,
+            gone_after=settings.gone_after,
+            tombstone=lambda station_id, done: self.gateway.publish_tombstone(
+                station_id, datetime.now(UTC), done
+            ),
+        )
         self.servers: list[asyncio.Server] = []
         self._housekeeping: asyncio.Task[None] | None = None
         self.kafka_ok = False
@@ -168,6 +178,12 @@ class GatewayApp:
             and await self.presence_follower.wait_caught_up(10)
         ):
             log.warning("gateway.catching_up", extra={"stations": len(self.stations)})
+        left_behind = self.presence.left_behind()
+        if left_behind:  # an earlier process with this instance id crashed holding them
+            log.warning("gateway.presence_left_behind", extra={"stations": len(left_behind)})
+            for station_id in left_behind:
+                self.gateway.publish_tombstone(station_id, datetime.now(UTC))
+        self.peers.start()
         loop = asyncio.get_running_loop()
         gateway = self.gateway
         self.servers.append(
@@ -279,6 +295,7 @@ class GatewayApp:
             await asyncio.wait_for(self.publisher.stop(), STOP_STEP_TIMEOUT)
         # each step bounded: the drain timeout is the operator's grace period, not a hint
         for step in (
+            self.peers.stop,
             self.offline.stop,
             self.command_follower.stop,
             self.presence_follower.stop,

@@ -14,10 +14,10 @@ Offsets are committed once a record's decision is made, so a rebalance hands
 undecided records to the next owner; a decision made but not yet committed may
 be made twice after a crash (``station_offline`` is then published twice).
 
-Limit, documented in docs/decisions/0007-command-delivery.md: presence left
-behind by a gateway that crashed (no tombstone) names a holder that is gone;
-commands for such a station get no result until the station reconnects
-somewhere or its presence is cleared.
+Presence left behind by a gateway that crashed (no tombstone) names a holder
+that is gone; :mod:`gateway.peers` notices it from this group's members (each
+member's client id carries its instance id) and such a holder then counts for
+nobody.
 """
 
 from __future__ import annotations
@@ -45,16 +45,30 @@ if TYPE_CHECKING:
     from gateway.presence import PresenceView
     from gateway.server import Gateway
 
-__all__ = ["OfflineResponder"]
+__all__ = ["GROUP", "OfflineResponder", "client_id", "instance_of"]
 
 log = logging.getLogger("gateway.offline")
 
 GROUP = "csms-gateway-offline"
 STOP_TIMEOUT = 2.0
+_CLIENT_PREFIX, _CLIENT_SUFFIX = "csms-gateway-", "-offline"
+
+
+def client_id(instance_id: str) -> str:
+    """The offline responder's Kafka client id: the group's members are known by it."""
+    return f"{_CLIENT_PREFIX}{instance_id}{_CLIENT_SUFFIX}"
+
+
+def instance_of(member_client_id: str) -> str | None:
+    """The instance id in a group member's client id (None: not a gateway's)."""
+    if member_client_id.startswith(_CLIENT_PREFIX) and member_client_id.endswith(_CLIENT_SUFFIX):
+        return member_client_id[len(_CLIENT_PREFIX) : -len(_CLIENT_SUFFIX)] or None
+    return None
 
 
 class _Positioner(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Commit before giving partitions away; start new ones (no committed offset) at the end.
+    """Commit before giving partitions away; start new ones (no committed offset) at the end,
+    and commit that position.
 
     "The end" by ListOffsets may be early on the embedded broker (see
     :func:`contracts.bus.clients.seek_to_end`), so records older than the
@@ -77,6 +91,11 @@ class _Positioner(ConsumerRebalanceListener):  # type: ignore[misc]
             now_ms = int(time.time() * 1000)
             for tp in fresh:
                 self.responder.skip_before[tp] = now_ms
+            # committed at once, so that the next owner (this one crashed, say) starts here,
+            # not at its own end: the commands written in between would never be decided
+            positions = {tp: OffsetAndMetadata(await client.position(tp), "") for tp in fresh}
+            with contextlib.suppress(KafkaError):
+                await client.commit(positions)
 
 
 class OfflineResponder:
@@ -92,7 +111,7 @@ class OfflineResponder:
         self.presence = presence
         self.client: AIOKafkaConsumer = consumer(
             kafka,
-            f"csms-gateway-{gateway.instance_id}-offline",
+            client_id(gateway.instance_id),
             group_id=GROUP,
             fetch_max_wait=kafka.table_fetch_max_wait,
         )

@@ -12,7 +12,8 @@ to know:
 Races are settled by the record's ``connected_at``: the newer connection wins.
 A tombstone that lands after a newer connection's record (the old instance
 closed late) would erase the live record; the instance holding the station
-then writes its record again.
+then writes its record again. Records naming an instance that is gone (it
+crashed: :mod:`gateway.peers`) count for nobody.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class PresenceView:
         self._republish = republish
         self._holders: dict[str, Presence] = {}
         self._mine: dict[str, Presence] = {}  # stations held here, by the current connection
+        self.gone: set[str] = set()  # instances that crashed holding stations (gateway.peers)
 
     # ------------------------------------------------------------------ local changes
 
@@ -65,7 +67,22 @@ class PresenceView:
         return holder is None or holder.connection_id == connection.connection_id
 
     def holder(self, station_id: str) -> Presence | None:
-        return self._holders.get(station_id)
+        """The live instance's record for the station; None if nobody (alive) holds it."""
+        holder = self._holders.get(station_id)
+        return None if holder is None or holder.gateway_id in self.gone else holder
+
+    def holding_instances(self) -> set[str]:
+        return {holder.gateway_id for holder in self._holders.values()}
+
+    def held_by(self, instance_id: str) -> list[Presence]:
+        return [holder for holder in self._holders.values() if holder.gateway_id == instance_id]
+
+    def left_behind(self) -> list[str]:
+        """Stations that records say this instance holds and it does not: an earlier
+        process with the same instance id (a restarted container) left them."""
+        return [
+            p.station_id for p in self.held_by(self.instance_id) if p.station_id not in self._mine
+        ]
 
     def __len__(self) -> int:
         return len(self._holders)

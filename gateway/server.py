@@ -21,7 +21,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -403,13 +403,7 @@ class Gateway:
             and station_id not in self.connections  # not back here meanwhile
             and (self.presence is None or self.presence.owns(connection))
         ):
-            self.publisher.publish(
-                PRESENCE.name,
-                record_key(station_id),
-                None,
-                tombstone_headers(PRESENCE, station_id, source=self._source, at=departure.at),
-                _ignore,
-            )
+            self.publish_tombstone(station_id, departure.at)
             if self.presence is not None:
                 self.presence.released(station_id, connection.connection_id)
         duration = round(departure.lost_at - connection.connected_at, 3)
@@ -435,6 +429,21 @@ class Gateway:
 
     def _new_message_id(self) -> str:
         return f"{self._message_prefix}{next(self._message_counter)}"
+
+    def publish_tombstone(
+        self,
+        station_id: str,
+        at: datetime,
+        on_done: Callable[[BaseException | None], None] | None = None,
+    ) -> None:
+        """Say in ``ocpp.presence.v1`` that nobody holds the station any more."""
+        self.publisher.publish(
+            PRESENCE.name,
+            record_key(station_id),
+            None,
+            tombstone_headers(PRESENCE, station_id, source=self._source, at=at),
+            on_done or _ignore,
+        )
 
     @property
     def _source(self) -> str:

@@ -90,6 +90,12 @@ class GatewaySettings:
         2.0,
         "Seconds a command waits for its station to appear on some gateway before station_offline",
     )
+    gone_after: float = setting(
+        30.0,
+        "Seconds a gateway instance may be missing from the gateways' consumer group (after "
+        "Kafka's session timeout) before its stations count as offline and their presence "
+        "records are removed: a crashed gateway (0: never)",
+    )
 
     # ---------------------------------------------------------------- limits
     max_frame_size: int = setting(

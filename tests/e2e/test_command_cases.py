@@ -2,12 +2,14 @@
 
 Two gateway processes on one broker behave as one: a station that reconnects to
 the other keeps receiving its commands; a newer connection for a station on the
-other process closes the older one; every command ends in exactly one result.
+other process closes the older one; every command ends in exactly one result,
+also for the stations of a gateway that was killed (SIGKILL) holding them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +20,7 @@ from ocpp.routing import on
 from ocpp.v16 import call as call16
 
 from contracts.envelopes import decode_command_result
+from contracts.topics import PRESENCE
 from tests.e2e.test_station_flows import command, publish_command, wait_result
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaUnderTest
@@ -27,12 +30,15 @@ from tests.support.stations import Station16, connect16
 pytestmark = pytest.mark.timeout(120)
 
 GRACE = 0.5  # CSMS_OFFLINE_GRACE of these gateways
+GONE_AFTER = 2.0  # CSMS_GONE_AFTER: a killed gateway is gone 2 s after the group lost it
+ENV = {"CSMS_OFFLINE_GRACE": str(GRACE), "CSMS_GONE_AFTER": str(GONE_AFTER)}
+# the group loses a killed member after its session timeout (10 s), then GONE_AFTER
+GONE_WITHIN = 10 + GONE_AFTER + 10
 
 
 @pytest.fixture(scope="module")
 def pair(kafka: KafkaUnderTest) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
-    env = {"CSMS_OFFLINE_GRACE": str(GRACE)}
-    with GatewayProcess(kafka, env=env) as first, GatewayProcess(kafka, env=env) as second:
+    with GatewayProcess(kafka, env=ENV) as first, GatewayProcess(kafka, env=ENV) as second:
         yield first, second
 
 
@@ -42,9 +48,9 @@ def _results_for(results: Collector, command_id: str) -> list[Any]:
     ]
 
 
-async def _exactly_one(results: Collector, command_id: str) -> Any:
+async def _exactly_one(results: Collector, command_id: str, timeout: float = 20) -> Any:
     """Wait for the command's result, then long enough for any second one to show up."""
-    first = await wait_result(results, command_id)
+    first = await wait_result(results, command_id, timeout)
     await asyncio.sleep(GRACE + 2.5)
     assert len(_results_for(results, command_id)) == 1
     return first
@@ -158,3 +164,62 @@ async def test_case_9_a_newer_connection_on_the_other_gateway_closes_the_older_o
     assert result.status == "completed"
     assert result.gateway_id == second.instance
     assert first.metric("csms_gateway_connections_closed_total", {"reason": "replaced"}) >= 1
+
+
+async def _killed_holding(
+    kafka: KafkaUnderTest, station: str, presence: Collector, **kw: Any
+) -> str:
+    """A gateway that accepts ``station`` and is then killed (no tombstone); its instance id."""
+    with GatewayProcess(kafka, env=ENV, **kw) as doomed:
+        async with connect16(doomed.url(station)) as cp:
+            await cp.call(call16.Heartbeat())
+            await presence.wait_for(
+                lambda rs: any(r.key == station.encode() and r.value for r in rs),
+                what=f"{station}'s presence record",
+            )
+            doomed.signal(signal.SIGKILL)
+            doomed.wait()
+    return doomed.instance
+
+
+async def _tombstoned(presence: Collector, station: str, timeout: float) -> Any:
+    await presence.wait_for(
+        lambda rs: any(r.key == station.encode() and r.value is None for r in rs),
+        timeout=timeout,
+        what=f"a presence tombstone for {station}",
+    )
+    (tombstone,) = [r for r in presence.keyed(station) if r.value is None]
+    return tombstone
+
+
+async def test_a_killed_gateways_stations_end_station_offline_and_are_tombstoned(
+    kafka: KafkaUnderTest, pair: tuple[GatewayProcess, GatewayProcess], results: Collector
+) -> None:
+    station = f"CP-{uuid.uuid4().hex[:8]}"
+    async with Collector(kafka, PRESENCE.name) as presence:
+        await _killed_holding(kafka, station, presence)
+        tombstone = await _tombstoned(presence, station, GONE_WITHIN)
+    written_by = dict(tombstone.headers)["ce_source"].decode().rsplit("/", 1)[-1]
+    assert written_by in {g.instance for g in pair}
+    get_configuration = command(station, "GetConfiguration", {})
+    await publish_command(kafka, get_configuration)
+    result = await _exactly_one(results, get_configuration.command_id)
+    assert result.status == "station_offline"
+
+
+async def test_a_gateway_restarted_under_its_instance_id_clears_what_the_killed_one_held(
+    kafka: KafkaUnderTest, pair: tuple[GatewayProcess, GatewayProcess], results: Collector
+) -> None:
+    station = f"CP-{uuid.uuid4().hex[:8]}"
+    instance = f"gw-{uuid.uuid4().hex[:6]}"  # as a restarted container keeps its pod's name
+    async with Collector(kafka, PRESENCE.name) as presence:
+        await _killed_holding(kafka, station, presence, instance=instance)
+        with GatewayProcess(kafka, env=ENV, instance=instance) as restarted:
+            tombstone = await _tombstoned(presence, station, 10)  # at its start, not minutes later
+            assert "gateway.presence_left_behind" in restarted.output
+    assert dict(tombstone.headers)["ce_source"].decode().endswith(f"/{instance}")
+    get_configuration = command(station, "GetConfiguration", {})
+    await publish_command(kafka, get_configuration)
+    # the killed gateway's partitions of the command stream wait for the group to lose it
+    result = await _exactly_one(results, get_configuration.command_id, GONE_WITHIN + 10)
+    assert result.status == "station_offline"
