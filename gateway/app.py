@@ -110,6 +110,7 @@ class GatewayApp:
             tombstone=lambda station_id, done: self.gateway.publish_tombstone(
                 station_id, datetime.now(UTC), done
             ),
+            holder_gone=self.offline.holder_gone,
         )
         self.servers: list[asyncio.Server] = []
         self._housekeeping: asyncio.Task[None] | None = None
@@ -126,6 +127,7 @@ class GatewayApp:
             "kafka": kafka_ok,
             "station_registry": self.stations.caught_up,
             "presence": self.presence_follower.caught_up,
+            "group": self.peers.in_group,
             "listening": bool(self.servers),
         }
 
@@ -178,12 +180,7 @@ class GatewayApp:
             and await self.presence_follower.wait_caught_up(10)
         ):
             log.warning("gateway.catching_up", extra={"stations": len(self.stations)})
-        left_behind = self.presence.left_behind()
-        if left_behind:  # an earlier process with this instance id crashed holding them
-            log.warning("gateway.presence_left_behind", extra={"stations": len(left_behind)})
-            for station_id in left_behind:
-                self.gateway.publish_tombstone(station_id, datetime.now(UTC))
-        self.peers.start()
+        self.peers.start()  # first: the records an earlier process of this instance left
         loop = asyncio.get_running_loop()
         gateway = self.gateway
         self.servers.append(
@@ -292,10 +289,11 @@ class GatewayApp:
         self.gateway.record_departures()  # the last disconnected events go out with the flush
         self.gateway.log_refusals()
         with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.peers.stop(), STOP_STEP_TIMEOUT)  # no more tombstones
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(self.publisher.stop(), STOP_STEP_TIMEOUT)
         # each step bounded: the drain timeout is the operator's grace period, not a hint
         for step in (
-            self.peers.stop,
             self.offline.stop,
             self.command_follower.stop,
             self.presence_follower.stop,

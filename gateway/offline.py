@@ -14,10 +14,16 @@ Offsets are committed once a record's decision is made, so a rebalance hands
 undecided records to the next owner; a decision made but not yet committed may
 be made twice after a crash (``station_offline`` is then published twice).
 
-Presence left behind by a gateway that crashed (no tombstone) names a holder
-that is gone; :mod:`gateway.peers` notices it from this group's members (each
-member's client id carries its instance id) and such a holder then counts for
-nobody.
+A gateway that crashed (no tombstone) is still named by presence until
+:mod:`gateway.peers` notices, from this group's members (each member's client
+id carries its instance id), that it is gone; from then on its stations count
+as held by nobody. Commands left to it in between are kept (``deferred``) and
+decided when it is declared gone (:meth:`OfflineResponder.holder_gone`).
+
+Offsets: a partition this member is the first to own (no committed offset)
+starts at the end; its start is committed at the first fetch, so that a next
+owner (this one crashed, say) starts there, not at its own end, which would
+skip the commands written in between.
 """
 
 from __future__ import annotations
@@ -45,12 +51,13 @@ if TYPE_CHECKING:
     from gateway.presence import PresenceView
     from gateway.server import Gateway
 
-__all__ = ["GROUP", "OfflineResponder", "client_id", "instance_of"]
+__all__ = ["GROUP", "SESSION_TIMEOUT", "OfflineResponder", "client_id", "instance_of"]
 
 log = logging.getLogger("gateway.offline")
 
 GROUP = "csms-gateway-offline"
 STOP_TIMEOUT = 2.0
+SESSION_TIMEOUT = 10.0  # seconds: the group loses a member that stopped heartbeating after this
 _CLIENT_PREFIX, _CLIENT_SUFFIX = "csms-gateway-", "-offline"
 
 
@@ -67,8 +74,7 @@ def instance_of(member_client_id: str) -> str | None:
 
 
 class _Positioner(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Commit before giving partitions away; start new ones (no committed offset) at the end,
-    and commit that position.
+    """Commit before giving partitions away; start new ones (no committed offset) at the end.
 
     "The end" by ListOffsets may be early on the embedded broker (see
     :func:`contracts.bus.clients.seek_to_end`), so records older than the
@@ -91,11 +97,6 @@ class _Positioner(ConsumerRebalanceListener):  # type: ignore[misc]
             now_ms = int(time.time() * 1000)
             for tp in fresh:
                 self.responder.skip_before[tp] = now_ms
-            # committed at once, so that the next owner (this one crashed, say) starts here,
-            # not at its own end: the commands written in between would never be decided
-            positions = {tp: OffsetAndMetadata(await client.position(tp), "") for tp in fresh}
-            with contextlib.suppress(KafkaError):
-                await client.commit(positions)
 
 
 class OfflineResponder:
@@ -114,11 +115,17 @@ class OfflineResponder:
             client_id(gateway.instance_id),
             group_id=GROUP,
             fetch_max_wait=kafka.table_fetch_max_wait,
+            session_timeout_ms=int(SESSION_TIMEOUT * 1000),
         )
         self._waiting: collections.deque[tuple[float, Any]] = collections.deque()
         self._decided: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._seen = RecentIds(100_000)
+        # commands left to a holder on another gateway: (deferred at, record, its instance)
+        self._deferred: collections.deque[tuple[float, Any, str]] = collections.deque()
+        gone_after = gateway.settings.gone_after
+        # kept until that holder could have been declared gone (gateway.peers), with a margin
+        self._keep_deferred = gone_after * 4 / 3 + 2 * SESSION_TIMEOUT + 10.0 if gone_after else 0.0
         self._task: asyncio.Task[None] | None = None
         # partitions started at the end: records older than this (ms) are from before
         self.skip_before: dict[TopicPartition, int] = {}
@@ -160,7 +167,6 @@ class OfflineResponder:
                 self._committed[tp] = meta.offset
 
     async def _run(self) -> None:
-        grace = self.gateway.settings.offline_grace
         last_commit = time.monotonic()
         outage = Outage(log, "kafka.fetch_failed", "kafka.fetch_resumed", topic=COMMANDS.name)
         while True:
@@ -172,20 +178,32 @@ class OfflineResponder:
                 continue
             outage.succeeded()
             now = time.monotonic()
-            for tp, records in batches.items():
-                skip_before = self.skip_before.get(tp)
-                for record in records:
-                    if skip_before is not None:
-                        if record.timestamp < skip_before:
-                            continue
-                        del self.skip_before[tp]
-                        skip_before = None
-                    self._waiting.append((now + grace, record))
-            self._decide(now)
+            try:
+                self._take(batches, now)
+                self._decide(now)
+            except Exception:  # a bug must not end the decisions (nor the group membership)
+                log.exception("gateway.offline_failed")
             if now - last_commit > 1.0:
                 with contextlib.suppress(KafkaError):
                     await self.commit()
                 last_commit = now
+
+    def _take(self, batches: dict[TopicPartition, list[Any]], now: float) -> None:
+        grace = self.gateway.settings.offline_grace
+        for tp, records in batches.items():
+            skip_before = self.skip_before.get(tp)
+            for record in records:
+                if skip_before is not None:
+                    if record.timestamp < skip_before:
+                        self._decided[tp] = record.offset + 1  # from before this owner
+                        continue
+                    del self.skip_before[tp]
+                    skip_before = None
+                self._waiting.append((now + grace, record))
+        for tp in self.skip_before.keys() - batches.keys() - self._decided.keys():
+            highwater = self.client.highwater(tp)
+            if highwater is not None:  # fetched, nothing there: the start is the end
+                self._decided[tp] = highwater
 
     def _decide(self, now: float) -> None:
         waiting = self._waiting
@@ -195,25 +213,52 @@ class OfflineResponder:
             if record.key is None or record.value is None:
                 continue
             station_id = record.key.decode("utf-8", "replace")
-            if station_id in self.gateway.connections or self.presence.holder(station_id):
-                continue  # a gateway holds it: that gateway answers
-            try:
-                command = decode_command(record.value)
-            except Exception:
-                continue
-            if not self._seen.add(command.command_id):
-                continue
-            if command.expires_at is not None and command.expires_at <= datetime.now(UTC):
-                status, error = (
-                    "expired",
-                    CommandError(code="Expired", description="past expires_at"),
-                )
-            else:
-                status, error = (
-                    "station_offline",
-                    CommandError(code="StationOffline", description="no gateway holds the station"),
-                )
-            self.delivery.publish(None, command, status, error=error)  # type: ignore[arg-type]
+            if station_id in self.gateway.connections:
+                continue  # held here: delivered here
+            holder = self.presence.holder(station_id)
+            if holder is None:
+                self._offline(record)
+            elif self._keep_deferred:  # held elsewhere: that gateway answers, unless it crashed
+                self._deferred.append((now, record, holder.gateway_id))
+        deferred = self._deferred
+        while deferred and deferred[0][0] < now - self._keep_deferred:
+            deferred.popleft()
+
+    def holder_gone(self, instance_id: str, died_after_ms: float) -> None:
+        """``instance_id`` crashed, not before ``died_after_ms``: decide the commands left to it
+        since (those before it may have answered; downstream deduplicates on command_id)."""
+        kept: collections.deque[tuple[float, Any, str]] = collections.deque()
+        for entry in self._deferred:
+            _, record, holder = entry
+            if holder != instance_id:
+                kept.append(entry)
+            elif record.timestamp >= died_after_ms:
+                station_id = record.key.decode("utf-8", "replace")
+                if station_id not in self.gateway.connections and not self.presence.holder(
+                    station_id
+                ):
+                    self._offline(record)
+        self._deferred = kept
+
+    def _offline(self, record: Any) -> None:
+        """Publish the command's one result: ``station_offline``, or ``expired``."""
+        try:
+            command = decode_command(record.value)
+        except Exception:
+            return
+        if not self._seen.add(command.command_id):
+            return
+        if command.expires_at is not None and command.expires_at <= datetime.now(UTC):
+            status, error = (
+                "expired",
+                CommandError(code="Expired", description="past expires_at"),
+            )
+        else:
+            status, error = (
+                "station_offline",
+                CommandError(code="StationOffline", description="no gateway holds the station"),
+            )
+        self.delivery.publish(None, command, status, error=error)  # type: ignore[arg-type]
 
 
 def _tp(record: Any) -> TopicPartition:

@@ -10,15 +10,29 @@ and Kafka removes a member that stops heartbeating once its session times out.
 So each gateway asks the group's coordinator for the members (DescribeGroups)
 every ``gone_after / 3`` seconds and reads their instance ids from their client
 ids (:func:`gateway.offline.instance_of`). An instance that holds stations in
-presence and has been missing from the group for ``gone_after`` seconds is gone:
+presence and has been missing from the group for ``gone_after`` seconds is gone
+(one whose own tombstones arrive soon after it was missed stopped cleanly: it
+tombstones its stations before it leaves the group, so it is not):
 
 - its stations count as held by nobody, so the offline responder answers
-  commands for them ``station_offline`` (:meth:`PresenceView.holder`);
+  commands for them ``station_offline`` (:meth:`PresenceView.holder`), also
+  the ones it had left to that instance since it died
+  (:meth:`gateway.offline.OfflineResponder.holder_gone`);
 - the live member whose instance id sorts first tombstones their presence
-  records, so that every reader sees them offline. A station that has
-  connected elsewhere meanwhile keeps its new record: only records naming the
-  gone instance are tombstoned, and a tombstone that races a newer record is
-  answered by its holder writing the record again (:mod:`gateway.presence`).
+  records, each record once, so that every reader sees them offline (any
+  member does, should records still name it ``gone_after`` later: the first
+  may have ``CSMS_GONE_AFTER=0``). A station that has connected elsewhere
+  meanwhile keeps its new record: only records naming the gone instance are
+  tombstoned, and a tombstone that races a newer record is answered by its
+  holder writing the record again (:mod:`gateway.presence`).
+
+Records naming this instance that it does not hold were left by an earlier
+process with the same instance id (a restarted container): they are
+tombstoned at start, before the gateway listens, and whenever they show up.
+
+This gateway missing from the group for ``gone_after / 2`` while the others
+can see the group is an error (``gateway.not_in_group``, and readiness turns
+false): the others are about to count its stations as offline.
 
 Without an answer from the coordinator nothing is declared gone, and absences
 are counted afresh once it answers again (after a Kafka outage every gateway's
@@ -40,7 +54,9 @@ from aiokafka.client import CoordinationType
 from aiokafka.errors import KafkaError, for_code
 from aiokafka.protocol.admin import DescribeGroupsRequest
 
-from gateway.offline import GROUP, instance_of
+from contracts.bus.outage import Outage
+from contracts.envelopes import Presence
+from gateway.offline import GROUP, SESSION_TIMEOUT, instance_of
 from gateway.presence import PresenceView
 
 __all__ = ["Peers"]
@@ -49,6 +65,8 @@ log = logging.getLogger("gateway.peers")
 
 NO_ERROR = 0
 _MEMBER_ID = re.compile(r"(.+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+Done = Callable[[BaseException | None], None]
 
 
 class Peers:
@@ -60,17 +78,24 @@ class Peers:
         presence: PresenceView,
         *,
         gone_after: float,
-        tombstone: Callable[[str, Callable[[BaseException | None], None]], None],
+        tombstone: Callable[[str, Done], None],
+        holder_gone: Callable[[str, float], None],
     ) -> None:
         self.client = client
         self.presence = presence
         self.gone_after = gone_after
         self._tombstone = tombstone
-        self._missing_since: dict[str, float] = {}
-        self._cleared: dict[str, str] = {}  # station id: connection id of the record tombstoned
+        self._holder_gone = holder_gone
+        self._missing_since: dict[str, float] = {}  # instance: first seen missing (monotonic)
+        self._gone_at: dict[str, float] = {}
+        self._self_missing_since: float | None = None
+        # False once this gateway has been missing from the group for gone_after / 2
+        self.in_group = True
+        self._cleared: dict[str, tuple[str, str]] = {}  # station: (instance, connection) cleared
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        self.clear_left_behind()
         if self.gone_after > 0:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="gateway peers")
 
@@ -81,22 +106,32 @@ class Peers:
                 await self._task
 
     async def _run(self) -> None:
+        outage = Outage(log, "gateway.peers_unknown", "gateway.peers_known", group=GROUP)
         while True:
             await asyncio.sleep(self.gone_after / 3)
             try:
                 members = await self.members()
-            except Exception as exc:  # Kafka's, or a bug: never the loop's end
-                level = logging.DEBUG if isinstance(exc, KafkaError | OSError) else logging.WARNING
-                log.log(level, "gateway.peers_unknown", extra={"error": repr(exc)})
+            except (KafkaError, OSError, TimeoutError) as exc:
+                outage.failed(exc)
                 # after an outage every member may have rejoined: count absences afresh
                 self._missing_since.clear()
+                self._check_self(None, time.monotonic())
                 continue
-            self.update(members, time.monotonic())
+            except Exception:  # a bug: logged, and the next round tries again
+                log.exception("gateway.peers_failed")
+                continue
+            outage.succeeded()
+            try:
+                self.update(members, time.monotonic())
+            except Exception:
+                log.exception("gateway.peers_failed")
 
     async def members(self) -> set[str]:
         """The instance ids of the gateways in the group now."""
         node = await self.client.coordinator_lookup(CoordinationType.GROUP, GROUP)
         response = await self.client.send(node, DescribeGroupsRequest(groups=[GROUP]))
+        # one group only: aiokafka 0.14 reads a v3 answer with the v2 schema, which holds
+        # for a single group (the field it leaves out comes last)
         (group,) = response.groups
         error, members = group[0], group[5]
         if error != NO_ERROR:
@@ -105,44 +140,91 @@ class Peers:
 
     def update(self, members: set[str], now: float) -> None:
         """Note who is missing; declare gone who has been missing for ``gone_after``."""
-        holders = self.presence.holding_instances()
-        for instance in list(self._missing_since):
-            if instance in members or instance not in holders:
+        me = self.presence.instance_id
+        self._check_self(me in members, now)
+        holders = self.presence.holding_instances() - {me}
+        for instance, since in list(self._missing_since.items()):
+            if instance in members:
                 del self._missing_since[instance]
-        newly_gone = []
-        for instance in holders - members - self.presence.gone - {self.presence.instance_id}:
+            elif instance not in holders and now - since < self.gone_after / 2:
+                # it let go of its stations itself, before another gateway could have: it
+                # stopped cleanly (its tombstones went out just before it left the group)
+                del self._missing_since[instance]
+        # counted from when it was first missed holding stations, also once another gateway
+        # cleared them (not before gone_after, less a round): the commands left to it are
+        # decided when it is declared gone here
+        missing = (holders | self._missing_since.keys()) - members - self.presence.gone
+        for instance in sorted(missing):
             since = self._missing_since.setdefault(instance, now)
             if now - since >= self.gone_after:
-                newly_gone.append(instance)
-        for instance in newly_gone:
-            self.presence.gone.add(instance)
-            log.warning(
-                "gateway.peer_gone",
-                extra={
-                    "gateway_id": instance,
-                    "stations": len(self.presence.held_by(instance)),
-                    "missing_s": round(now - self._missing_since[instance], 1),
-                },
-            )
-        # an instance back in the group (a long pause, not a crash) holds its stations again
-        self.presence.gone &= holders - members
-        if not self.presence.gone:
-            self._cleared.clear()
-        if members and min(members) == self.presence.instance_id:
-            self._clear()
+                self._declare_gone(instance, since, now)
+        # back in the group (a long pause, not a crash): it holds its stations again;
+        # gone with nothing left to clear: forgotten
+        for instance in self.presence.gone - (holders - members):
+            self.presence.gone.discard(instance)
+            self._missing_since.pop(instance, None)
+        self._gone_at = {i: t for i, t in self._gone_at.items() if i in self.presence.gone}
+        left = {record.station_id for record in self.presence.left_behind()}
+        self._cleared = {
+            s: c for s, c in self._cleared.items() if c[0] in self.presence.gone or s in left
+        }
+        first = bool(members) and min(members) == me
+        for instance, gone_at in self._gone_at.items():
+            if first or now - gone_at >= self.gone_after:
+                self._clear(self.presence.held_by(instance))
+        self.clear_left_behind()
 
-    def _clear(self) -> None:
-        """Tombstone the presence records that still name a gone instance, each record once
-        (its holder, were it alive after all, would write it again: no tombstone war)."""
-        for instance in self.presence.gone:
-            for record in self.presence.held_by(instance):
-                if self._cleared.get(record.station_id) != record.connection_id:
-                    self._cleared[record.station_id] = record.connection_id
-                    self._tombstone(record.station_id, self._failed(record.station_id))
+    def clear_left_behind(self) -> None:
+        """Tombstone the records an earlier process with this instance id left."""
+        left = self.presence.left_behind()
+        if left and self._clear(left):
+            log.warning("gateway.presence_left_behind", extra={"stations": len(left)})
 
-    def _failed(self, station_id: str) -> Callable[[BaseException | None], None]:
+    def _check_self(self, present: bool | None, now: float) -> None:
+        """``present`` None: the group could not be seen (no one to blame)."""
+        was_in = self.in_group
+        if present is not False:
+            self._self_missing_since = None
+        elif self._self_missing_since is None:
+            self._self_missing_since = now
+        since = self._self_missing_since
+        self.in_group = since is None or now - since < self.gone_after / 2
+        if was_in and not self.in_group:
+            log.error("gateway.not_in_group", extra={"group": GROUP})
+        elif self.in_group and not was_in:
+            log.info("gateway.in_group", extra={"group": GROUP})
+
+    def _declare_gone(self, instance: str, since: float, now: float) -> None:
+        self.presence.gone.add(instance)
+        self._gone_at[instance] = now
+        log.warning(
+            "gateway.peer_gone",
+            extra={
+                "gateway_id": instance,
+                "stations": len(self.presence.held_by(instance)),
+                "missing_s": round(now - since, 1),
+            },
+        )
+        # the group lost it one session timeout after it died, two if a rebalance was under
+        # way, and it was missed up to a round later: it died after this, not before
+        died_after = time.time() - (now - since) - 2 * SESSION_TIMEOUT - self.gone_after / 3
+        self._holder_gone(instance, died_after * 1000)
+
+    def _clear(self, records: list[Presence]) -> int:
+        """Tombstone each record not tombstoned yet (a holder that is alive after all writes
+        its record again: no tombstone war); returns how many were written."""
+        written = 0
+        for record in records:
+            cleared = (record.gateway_id, record.connection_id)
+            if self._cleared.get(record.station_id) != cleared:
+                self._cleared[record.station_id] = cleared
+                self._tombstone(record.station_id, self._failed(record.station_id))
+                written += 1
+        return written
+
+    def _failed(self, station_id: str) -> Done:
         def done(exc: BaseException | None) -> None:
-            if exc is not None:  # not written: try again next time
+            if exc is not None:  # not written: try again next round
                 self._cleared.pop(station_id, None)
 
         return done

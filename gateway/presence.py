@@ -77,12 +77,10 @@ class PresenceView:
     def held_by(self, instance_id: str) -> list[Presence]:
         return [holder for holder in self._holders.values() if holder.gateway_id == instance_id]
 
-    def left_behind(self) -> list[str]:
-        """Stations that records say this instance holds and it does not: an earlier
-        process with the same instance id (a restarted container) left them."""
-        return [
-            p.station_id for p in self.held_by(self.instance_id) if p.station_id not in self._mine
-        ]
+    def left_behind(self) -> list[Presence]:
+        """Records naming this instance for stations it does not hold: an earlier process
+        with the same instance id (a restarted container) left them."""
+        return [p for p in self.held_by(self.instance_id) if p.station_id not in self._mine]
 
     def __len__(self) -> int:
         return len(self._holders)

@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from ocpp.routing import on
 from ocpp.v16 import call as call16
 
 from contracts.envelopes import decode_command_result
 from contracts.topics import PRESENCE
+from gateway.offline import GROUP, client_id
 from tests.e2e.test_station_flows import command, publish_command, wait_result
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaUnderTest
@@ -166,11 +168,31 @@ async def test_case_9_a_newer_connection_on_the_other_gateway_closes_the_older_o
     assert first.metric("csms_gateway_connections_closed_total", {"reason": "replaced"}) >= 1
 
 
+async def _group_settled_with(kafka: KafkaUnderTest, instance: str) -> None:
+    """Until the gateways' group is stable with ``instance`` in it, and its members have
+    committed where they start (a gateway that crashes has been running a while)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    await admin.start()
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                (response,) = await admin.describe_consumer_groups([GROUP])
+                (group,) = response.groups
+                members = [member[0] for member in group[5]]
+                if group[2] == "Stable" and any(client_id(instance) in m for m in members):
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    await asyncio.sleep(1.5)  # the offline responders commit once a second
+
+
 async def _killed_holding(
     kafka: KafkaUnderTest, station: str, presence: Collector, **kw: Any
 ) -> str:
     """A gateway that accepts ``station`` and is then killed (no tombstone); its instance id."""
     with GatewayProcess(kafka, env=ENV, **kw) as doomed:
+        await _group_settled_with(kafka, doomed.instance)
         async with connect16(doomed.url(station)) as cp:
             await cp.call(call16.Heartbeat())
             await presence.wait_for(
@@ -188,8 +210,7 @@ async def _tombstoned(presence: Collector, station: str, timeout: float) -> Any:
         timeout=timeout,
         what=f"a presence tombstone for {station}",
     )
-    (tombstone,) = [r for r in presence.keyed(station) if r.value is None]
-    return tombstone
+    return next(r for r in presence.keyed(station) if r.value is None)
 
 
 async def test_a_killed_gateways_stations_end_station_offline_and_are_tombstoned(
@@ -198,13 +219,17 @@ async def test_a_killed_gateways_stations_end_station_offline_and_are_tombstoned
     station = f"CP-{uuid.uuid4().hex[:8]}"
     async with Collector(kafka, PRESENCE.name) as presence:
         await _killed_holding(kafka, station, presence)
+        # sent while the other gateways still see the killed one holding the station
+        get_configuration = command(station, "GetConfiguration", {})
+        await publish_command(kafka, get_configuration)
         tombstone = await _tombstoned(presence, station, GONE_WITHIN)
     written_by = dict(tombstone.headers)["ce_source"].decode().rsplit("/", 1)[-1]
     assert written_by in {g.instance for g in pair}
-    get_configuration = command(station, "GetConfiguration", {})
-    await publish_command(kafka, get_configuration)
     result = await _exactly_one(results, get_configuration.command_id)
     assert result.status == "station_offline"
+    later = command(station, "GetConfiguration", {})
+    await publish_command(kafka, later)
+    assert (await _exactly_one(results, later.command_id)).status == "station_offline"
 
 
 async def test_a_gateway_restarted_under_its_instance_id_clears_what_the_killed_one_held(
