@@ -5,8 +5,10 @@ holds it" needs one decider per command. The gateways form a consumer group on
 ``ocpp.commands.v1``; the member that owns a record's partition decides for it:
 after ``offline_grace`` seconds (time for a station that is connecting right
 now to appear in ``ocpp.presence.v1``) it looks at presence, and when no
-instance holds the station it publishes ``station_offline`` (``expired`` if the
-command's ``expires_at`` has passed). The holder of a station, if any, delivers
+instance holds the station, or its holder connected more than ``offline_grace``
+after the command was written (a late decision: that holder never got it), it
+publishes ``station_offline`` (``expired`` if the command's ``expires_at`` has
+passed). The holder of a station, if any, delivers
 and answers; the station that connects within the grace period gets the command
 from its new gateway (see :mod:`gateway.commands`).
 
@@ -17,8 +19,9 @@ be made twice after a crash (``station_offline`` is then published twice).
 A gateway that crashed (no tombstone) is still named by presence until
 :mod:`gateway.peers` notices, from this group's members (each member's client
 id carries its instance id), that it is gone; from then on its stations count
-as held by nobody. Commands left to it in between are kept (``deferred``) and
-decided when it is declared gone (:meth:`OfflineResponder.holder_gone`).
+as held by nobody. Commands left to it in between are kept (``deferred``, in
+memory: their offsets are committed) and decided when it is declared gone
+(:meth:`OfflineResponder.holder_gone`).
 
 Offsets: a partition this member is the first to own (no committed offset)
 starts at the end; its start is committed at the first fetch, so that a next
@@ -42,7 +45,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from contracts.bus.clients import consumer
 from contracts.bus.outage import Outage
-from contracts.envelopes import CommandError, decode_command
+from contracts.envelopes import CommandError, Presence, decode_command
 from contracts.settings import KafkaSettings
 from contracts.topics import COMMANDS
 from gateway.commands import CommandDelivery, RecentIds
@@ -51,13 +54,21 @@ if TYPE_CHECKING:
     from gateway.presence import PresenceView
     from gateway.server import Gateway
 
-__all__ = ["GROUP", "SESSION_TIMEOUT", "OfflineResponder", "client_id", "instance_of"]
+__all__ = [
+    "CLOCK_SKEW",
+    "GROUP",
+    "SESSION_TIMEOUT",
+    "OfflineResponder",
+    "client_id",
+    "instance_of",
+]
 
 log = logging.getLogger("gateway.offline")
 
 GROUP = "csms-gateway-offline"
 STOP_TIMEOUT = 2.0
 SESSION_TIMEOUT = 10.0  # seconds: the group loses a member that stopped heartbeating after this
+CLOCK_SKEW = 5.0  # seconds a command producer's clock may be off from the gateways'
 _CLIENT_PREFIX, _CLIENT_SUFFIX = "csms-gateway-", "-offline"
 
 
@@ -179,7 +190,8 @@ class OfflineResponder:
             outage.succeeded()
             now = time.monotonic()
             try:
-                self._take(batches, now)
+                for tp in self._take(batches, now):  # fetched, nothing there: the start is here
+                    self._decided[tp] = await self.client.position(tp)
                 self._decide(now)
             except Exception:  # a bug must not end the decisions (nor the group membership)
                 log.exception("gateway.offline_failed")
@@ -188,7 +200,8 @@ class OfflineResponder:
                     await self.commit()
                 last_commit = now
 
-    def _take(self, batches: dict[TopicPartition, list[Any]], now: float) -> None:
+    def _take(self, batches: dict[TopicPartition, list[Any]], now: float) -> set[TopicPartition]:
+        """Queue the fetched records; returns the new partitions whose start to commit."""
         grace = self.gateway.settings.offline_grace
         for tp, records in batches.items():
             skip_before = self.skip_before.get(tp)
@@ -200,10 +213,11 @@ class OfflineResponder:
                     del self.skip_before[tp]
                     skip_before = None
                 self._waiting.append((now + grace, record))
-        for tp in self.skip_before.keys() - batches.keys() - self._decided.keys():
-            highwater = self.client.highwater(tp)
-            if highwater is not None:  # fetched, nothing there: the start is the end
-                self._decided[tp] = highwater
+        return {
+            tp
+            for tp in self.skip_before.keys() - batches.keys() - self._decided.keys()
+            if self.client.highwater(tp) is not None
+        }
 
     def _decide(self, now: float) -> None:
         waiting = self._waiting
@@ -212,13 +226,11 @@ class OfflineResponder:
             self._decided[_tp(record)] = record.offset + 1
             if record.key is None or record.value is None:
                 continue
-            station_id = record.key.decode("utf-8", "replace")
-            if station_id in self.gateway.connections:
-                continue  # held here: delivered here
-            holder = self.presence.holder(station_id)
+            holder = self._given_to(record)
             if holder is None:
                 self._offline(record)
-            elif self._keep_deferred:  # held elsewhere: that gateway answers, unless it crashed
+            elif holder.gateway_id != self.presence.instance_id and self._keep_deferred:
+                # held elsewhere: that gateway answers, unless it crashed
                 self._deferred.append((now, record, holder.gateway_id))
         deferred = self._deferred
         while deferred and deferred[0][0] < now - self._keep_deferred:
@@ -232,13 +244,20 @@ class OfflineResponder:
             _, record, holder = entry
             if holder != instance_id:
                 kept.append(entry)
-            elif record.timestamp >= died_after_ms:
-                station_id = record.key.decode("utf-8", "replace")
-                if station_id not in self.gateway.connections and not self.presence.holder(
-                    station_id
-                ):
-                    self._offline(record)
+            elif record.timestamp >= died_after_ms and self._given_to(record) is None:
+                self._offline(record)
         self._deferred = kept
+
+    def _given_to(self, record: Any) -> Presence | None:
+        """The live holder that got the command: it held the station when the command came,
+        or connected within ``offline_grace`` after (its gateway replays those to it); None
+        when no gateway did. (A decision can come late: after a rebalance, or a crash.) The
+        command's time is its producer's: ``CLOCK_SKEW`` more is allowed for."""
+        holder = self.presence.holder(record.key.decode("utf-8", "replace"))
+        if holder is None:
+            return None
+        given_by_ms = record.timestamp + (self.gateway.settings.offline_grace + CLOCK_SKEW) * 1000
+        return None if holder.connected_at.timestamp() * 1000 > given_by_ms else holder
 
     def _offline(self, record: Any) -> None:
         """Publish the command's one result: ``station_offline``, or ``expired``."""

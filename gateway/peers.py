@@ -11,8 +11,8 @@ So each gateway asks the group's coordinator for the members (DescribeGroups)
 every ``gone_after / 3`` seconds and reads their instance ids from their client
 ids (:func:`gateway.offline.instance_of`). An instance that holds stations in
 presence and has been missing from the group for ``gone_after`` seconds is gone
-(one whose own tombstones arrive soon after it was missed stopped cleanly: it
-tombstones its stations before it leaves the group, so it is not):
+(one seen tombstoning its own stations stopped cleanly: it does that before it
+leaves the group, so it is not):
 
 - its stations count as held by nobody, so the offline responder answers
   commands for them ``station_offline`` (:meth:`PresenceView.holder`), also
@@ -28,7 +28,7 @@ tombstones its stations before it leaves the group, so it is not):
 
 Records naming this instance that it does not hold were left by an earlier
 process with the same instance id (a restarted container): they are
-tombstoned at start, before the gateway listens, and whenever they show up.
+tombstoned at start, before the gateway listens, and in every round after.
 
 This gateway missing from the group for ``gone_after / 2`` while the others
 can see the group is an error (``gateway.not_in_group``, and readiness turns
@@ -56,7 +56,7 @@ from aiokafka.protocol.admin import DescribeGroupsRequest
 
 from contracts.bus.outage import Outage
 from contracts.envelopes import Presence
-from gateway.offline import GROUP, SESSION_TIMEOUT, instance_of
+from gateway.offline import CLOCK_SKEW, GROUP, SESSION_TIMEOUT, instance_of
 from gateway.presence import PresenceView
 
 __all__ = ["Peers"]
@@ -113,8 +113,9 @@ class Peers:
                 members = await self.members()
             except (KafkaError, OSError, TimeoutError) as exc:
                 outage.failed(exc)
-                # after an outage every member may have rejoined: count absences afresh
-                self._missing_since.clear()
+                if outage.since is not None and time.monotonic() - outage.since > SESSION_TIMEOUT:
+                    # members may have been expelled and have rejoined: count absences afresh
+                    self._missing_since.clear()
                 self._check_self(None, time.monotonic())
                 continue
             except Exception:  # a bug: logged, and the next round tries again
@@ -143,18 +144,20 @@ class Peers:
         me = self.presence.instance_id
         self._check_self(me in members, now)
         holders = self.presence.holding_instances() - {me}
-        for instance, since in list(self._missing_since.items()):
+        released = self.presence.released_itself
+        for instance in list(self._missing_since):
             if instance in members:
                 del self._missing_since[instance]
-            elif instance not in holders and now - since < self.gone_after / 2:
-                # it let go of its stations itself, before another gateway could have: it
-                # stopped cleanly (its tombstones went out just before it left the group)
-                del self._missing_since[instance]
-        # counted from when it was first missed holding stations, also once another gateway
-        # cleared them (not before gone_after, less a round): the commands left to it are
-        # decided when it is declared gone here
-        missing = (holders | self._missing_since.keys()) - members - self.presence.gone
-        for instance in sorted(missing):
+        # counted from when it was first missed holding stations, or having lost its last
+        # one to another gateway (a newer connection of the station, a tombstone for it):
+        # the commands left to it are decided when it is declared gone here
+        missing = (holders | released.keys() | self._missing_since.keys()) - members
+        for instance in sorted(missing - self.presence.gone - {me}):
+            if instance not in holders and released.get(instance):
+                # it let go of its last station itself: a clean stop, not a crash
+                del released[instance]
+                self._missing_since.pop(instance, None)
+                continue
             since = self._missing_since.setdefault(instance, now)
             if now - since >= self.gone_after:
                 self._declare_gone(instance, since, now)
@@ -163,6 +166,7 @@ class Peers:
         for instance in self.presence.gone - (holders - members):
             self.presence.gone.discard(instance)
             self._missing_since.pop(instance, None)
+            released.pop(instance, None)
         self._gone_at = {i: t for i, t in self._gone_at.items() if i in self.presence.gone}
         left = {record.station_id for record in self.presence.left_behind()}
         self._cleared = {
@@ -206,8 +210,11 @@ class Peers:
             },
         )
         # the group lost it one session timeout after it died, two if a rebalance was under
-        # way, and it was missed up to a round later: it died after this, not before
-        died_after = time.time() - (now - since) - 2 * SESSION_TIMEOUT - self.gone_after / 3
+        # way, and it was missed up to a round later: it died after this, not before (less
+        # a margin for the clocks of the commands' producers)
+        died_after = (
+            time.time() - (now - since) - 2 * SESSION_TIMEOUT - self.gone_after / 3 - CLOCK_SKEW
+        )
         self._holder_gone(instance, died_after * 1000)
 
     def _clear(self, records: list[Presence]) -> int:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from contracts.envelopes import Presence, decode_presence
+from contracts.headers import CE_SOURCE, gateway_source
 
 if TYPE_CHECKING:
     from gateway.connection import StationConnection
@@ -46,12 +47,15 @@ class PresenceView:
         self._holders: dict[str, Presence] = {}
         self._mine: dict[str, Presence] = {}  # stations held here, by the current connection
         self.gone: set[str] = set()  # instances that crashed holding stations (gateway.peers)
+        # instance: whether its latest record to end was ended by itself (a tombstone) rather
+        # than by another gateway (a newer connection, a tombstone for a crashed instance)
+        self.released_itself: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ local changes
 
     def held(self, presence: Presence) -> None:
+        self._replace(presence)
         self._mine[presence.station_id] = presence
-        self._holders[presence.station_id] = presence
 
     def released(self, station_id: str, connection_id: str) -> None:
         mine = self._mine.get(station_id)
@@ -97,7 +101,23 @@ class PresenceView:
             except Exception:
                 log.warning("presence.undecodable", extra={"station_id": station_id})
                 continue
+            if presence is None:
+                self._note_release(station_id, record.headers)
             self._apply(station_id, presence)
+
+    def _replace(self, presence: Presence) -> None:
+        current = self._holders.get(presence.station_id)
+        if current is not None and current.gateway_id != presence.gateway_id:
+            self.released_itself[current.gateway_id] = False  # the station moved on without it
+        self._holders[presence.station_id] = presence
+
+    def _note_release(self, station_id: str, headers: Any) -> None:
+        """Who ended the holder's record: the holder itself (a station left; a clean stop
+        tombstones every station before it leaves the gateways' group), or another gateway."""
+        holder = self._holders.get(station_id)
+        if holder is not None and self._mine.get(station_id) is None:
+            own = (CE_SOURCE, _source(holder.gateway_id)) in headers
+            self.released_itself[holder.gateway_id] = own
 
     def _apply(self, station_id: str, presence: Presence | None) -> None:
         mine = self._mine.get(station_id)
@@ -111,7 +131,7 @@ class PresenceView:
         current = self._holders.get(station_id)
         if current is not None and current.connected_at > presence.connected_at:
             return  # an older record arriving late
-        self._holders[station_id] = presence
+        self._replace(presence)
         if mine is None or presence.connection_id == mine.connection_id:
             return
         if presence.connected_at >= mine.connected_at:
@@ -128,3 +148,7 @@ class PresenceView:
             # our connection is the newer one: make sure the topic says so
             self._holders[station_id] = mine
             self._republish(mine)
+
+
+def _source(gateway_id: str) -> bytes:
+    return gateway_source(gateway_id).encode()

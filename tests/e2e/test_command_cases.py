@@ -22,7 +22,7 @@ from ocpp.v16 import call as call16
 
 from contracts.envelopes import decode_command_result
 from contracts.topics import PRESENCE
-from gateway.offline import GROUP, client_id
+from gateway.offline import CLOCK_SKEW, GROUP, client_id
 from tests.e2e.test_station_flows import command, publish_command, wait_result
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaUnderTest
@@ -230,6 +230,23 @@ async def test_a_killed_gateways_stations_end_station_offline_and_are_tombstoned
     later = command(station, "GetConfiguration", {})
     await publish_command(kafka, later)
     assert (await _exactly_one(results, later.command_id)).status == "station_offline"
+
+
+async def test_a_command_for_a_killed_gateways_station_ends_once_it_reconnected_elsewhere(
+    kafka: KafkaUnderTest, pair: tuple[GatewayProcess, GatewayProcess], results: Collector
+) -> None:
+    first, _ = pair
+    station = f"CP-{uuid.uuid4().hex[:8]}"
+    async with Collector(kafka, PRESENCE.name) as presence:
+        await _killed_holding(kafka, station, presence)
+        get_configuration = command(station, "GetConfiguration", {})
+        await publish_command(kafka, get_configuration)
+        # left to the killed gateway; by the time the station is back, too old to be replayed
+        await asyncio.sleep(GRACE + CLOCK_SKEW + 1.0)
+        async with connect16(first.url(station)) as cp:  # the station is back, elsewhere
+            await cp.call(call16.Heartbeat())
+            result = await _exactly_one(results, get_configuration.command_id, GONE_WITHIN)
+    assert result.status == "station_offline"
 
 
 async def test_a_gateway_restarted_under_its_instance_id_clears_what_the_killed_one_held(

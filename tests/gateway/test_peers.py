@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts.envelopes import Presence, encode_presence
-from gateway.offline import SESSION_TIMEOUT, client_id, instance_of
+from contracts.headers import gateway_source, tombstone_headers
+from contracts.topics import PRESENCE
+from gateway.offline import CLOCK_SKEW, SESSION_TIMEOUT, client_id, instance_of
 from gateway.peers import Peers, _client_id
 from gateway.presence import PresenceView
 
@@ -39,9 +41,12 @@ class _Record:
 
 
 class _Tombstone:
-    def __init__(self, station_id: str) -> None:
+    def __init__(self, station_id: str, written_by: str) -> None:
         self.key = station_id.encode()
         self.value = None
+        self.headers = tombstone_headers(
+            PRESENCE, station_id, source=gateway_source(written_by), at=datetime.now(UTC)
+        )
 
 
 class Tombstones:
@@ -134,7 +139,7 @@ def test_commands_left_to_a_gone_instance_since_it_died_are_decided() -> None:
     peers.update({"gw-b"}, now=130.0)
     ((instance, died_after_ms),) = gone.calls
     # missing for 30 s, lost one or two session timeouts after, missed up to a round late
-    expected = before - 30.0 - 2 * SESSION_TIMEOUT - GONE_AFTER / 3
+    expected = before - 30.0 - 2 * SESSION_TIMEOUT - GONE_AFTER / 3 - CLOCK_SKEW
     assert instance == "gw-a"
     assert abs(died_after_ms / 1000 - expected) < 1.0
 
@@ -143,7 +148,7 @@ def test_an_instance_whose_records_another_gateway_cleared_is_still_declared_gon
     peers, presence, _, gone = _peers("gw-c", {"CP-1": "gw-a"})
     peers.update({"gw-b", "gw-c"}, now=100.0)  # missed, holding CP-1
     peers.update({"gw-b", "gw-c"}, now=120.0)
-    presence.on_records([_Tombstone("CP-1")])  # gw-b, the first, declared it gone and cleared
+    presence.on_records([_Tombstone("CP-1", "gw-b")])  # gw-b, the first, declared it gone
     peers.update({"gw-b", "gw-c"}, now=125.0)
     assert gone.calls == []
     peers.update({"gw-b", "gw-c"}, now=130.0)  # the commands left to it are decided here too
@@ -153,10 +158,28 @@ def test_an_instance_whose_records_another_gateway_cleared_is_still_declared_gon
     assert len(gone.calls) == 1 and presence.gone == set()
 
 
+def test_an_instance_whose_stations_reconnected_elsewhere_before_it_was_missed_is_gone() -> None:
+    peers, presence, _, gone = _peers("gw-c", {"CP-1": "gw-a"})
+    peers.update({"gw-a", "gw-b", "gw-c"}, now=100.0)  # holding CP-1, then killed
+    presence.on_records([_Record(_presence("CP-1", "gw-b"))])  # CP-1 is back, on gw-b
+    peers.update({"gw-b", "gw-c"}, now=110.0)  # missed, holding nothing any more
+    peers.update({"gw-b", "gw-c"}, now=140.0)
+    assert [instance for instance, _ in gone.calls] == ["gw-a"]
+
+
+def test_an_instance_whose_stations_reconnected_here_before_it_was_missed_is_gone() -> None:
+    peers, presence, _, gone = _peers("gw-c", {"CP-1": "gw-a"})
+    peers.update({"gw-a", "gw-c"}, now=100.0)
+    presence.held(_presence("CP-1", "gw-c"))  # CP-1 is back, on this gateway
+    peers.update({"gw-c"}, now=110.0)
+    peers.update({"gw-c"}, now=140.0)
+    assert [instance for instance, _ in gone.calls] == ["gw-a"]
+
+
 def test_an_instance_that_let_go_of_its_stations_itself_stopped_and_is_not_gone() -> None:
     peers, presence, _, gone = _peers("gw-c", {"CP-1": "gw-a"})
     peers.update({"gw-b", "gw-c"}, now=100.0)  # missed while its tombstones are on their way
-    presence.on_records([_Tombstone("CP-1")])  # its own, written as it drained
+    presence.on_records([_Tombstone("CP-1", "gw-a")])  # its own, written as it drained
     peers.update({"gw-b", "gw-c"}, now=110.0)
     peers.update({"gw-b", "gw-c"}, now=140.0)
     assert gone.calls == []

@@ -7,7 +7,7 @@ from typing import Any
 
 from ocpp.v201 import call as call201
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)  # set again at each test's start (conftest)
 TRIGGERS = {"Started": "Authorized", "Updated": "MeterValuePeriodic", "Ended": "EVDeparted"}
 
 

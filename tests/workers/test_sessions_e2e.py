@@ -23,7 +23,8 @@ from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaUnderTest
 from tests.support.records import Collector
 from tests.support.stations import connect16, connect201, connect_raw, station_id
-from tests.workers.calls import NOW, at, register, transaction_event
+from tests.workers import calls
+from tests.workers.calls import at, register, transaction_event
 from tests.workers.processes import WorkerProcess
 from workers.sessions.id_tokens_cli import write_id_token
 
@@ -343,7 +344,7 @@ async def test_case_26_ocpp201_offline_events_with_gaps_and_reordering(
     final = records[-1]
     assert (final.energy_wh, final.meter_start_wh, final.meter_stop_wh) == (1600.0, 1000.0, 2600.0)
     assert (final.started_at, final.offline, final.evse_id, final.id_token) == (
-        NOW - timedelta(minutes=60),
+        calls.NOW - timedelta(minutes=60),
         True,
         2,
         tokens["accepted"],
