@@ -55,6 +55,7 @@ from aiokafka.errors import KafkaError, for_code
 from aiokafka.protocol.admin import DescribeGroupsRequest
 
 from contracts.bus.outage import Outage
+from contracts.bus.publisher import Done
 from contracts.envelopes import Presence
 from gateway.offline import CLOCK_SKEW, GROUP, SESSION_TIMEOUT, instance_of
 from gateway.presence import PresenceView
@@ -65,8 +66,6 @@ log = logging.getLogger("gateway.peers")
 
 NO_ERROR = 0
 _MEMBER_ID = re.compile(r"(.+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-Done = Callable[[BaseException | None], None]
 
 
 class Peers:
@@ -168,19 +167,21 @@ class Peers:
             self._missing_since.pop(instance, None)
             released.pop(instance, None)
         self._gone_at = {i: t for i, t in self._gone_at.items() if i in self.presence.gone}
-        left = {record.station_id for record in self.presence.left_behind()}
+        left = self.presence.left_behind()
+        left_ids = {record.station_id for record in left}
         self._cleared = {
-            s: c for s, c in self._cleared.items() if c[0] in self.presence.gone or s in left
+            s: c for s, c in self._cleared.items() if c[0] in self.presence.gone or s in left_ids
         }
         first = bool(members) and min(members) == me
         for instance, gone_at in self._gone_at.items():
             if first or now - gone_at >= self.gone_after:
                 self._clear(self.presence.held_by(instance))
-        self.clear_left_behind()
+        self.clear_left_behind(left)
 
-    def clear_left_behind(self) -> None:
+    def clear_left_behind(self, left: list[Presence] | None = None) -> None:
         """Tombstone the records an earlier process with this instance id left."""
-        left = self.presence.left_behind()
+        if left is None:
+            left = self.presence.left_behind()
         if left and self._clear(left):
             log.warning("gateway.presence_left_behind", extra={"stations": len(left)})
 

@@ -21,14 +21,14 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
 from websockets.http11 import Request
 
-from contracts.bus.publisher import Publisher, partition_for
+from contracts.bus.publisher import Done, Publisher, partition_for
 from contracts.envelopes import (
     ConnectedPayload,
     DisconnectedPayload,
@@ -434,7 +434,7 @@ class Gateway:
         self,
         station_id: str,
         at: datetime,
-        on_done: Callable[[BaseException | None], None] | None = None,
+        on_done: Done | None = None,
     ) -> None:
         """Say in ``ocpp.presence.v1`` that nobody holds the station any more."""
         self.publisher.publish(
