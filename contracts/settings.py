@@ -68,7 +68,7 @@ class KafkaSettings:
     )
     idempotence: bool = setting(
         True,
-        "Idempotent producer (needs a real Kafka cluster; the embedded broker lacks it)",
+        "Idempotent producer: retries through a leader change neither duplicate nor reorder",
         env="CSMS_KAFKA_IDEMPOTENCE",
     )
     compression: Compression = setting(
@@ -87,14 +87,13 @@ class KafkaSettings:
         0.5,
         "Seconds a fetch of commands, replies or events may wait at the broker while no record "
         "is there. Kafka answers a waiting fetch as soon as a record arrives, so this only sets "
-        "how often an idle consumer asks. The embedded broker answers only some way into the "
-        "wait, so csms up sets 0.02 there (and csms broker prints it)",
+        "how often an idle consumer asks",
         env="CSMS_KAFKA_FETCH_MAX_WAIT",
     )
     table_fetch_max_wait: float = setting(
         0.5,
         "The same for the registries every process follows (stations, presence, id tokens) and "
-        "the gateway's offline responder (0.25 on the embedded broker)",
+        "the gateway's offline responder",
         env="CSMS_KAFKA_TABLE_FETCH_MAX_WAIT",
     )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = setting(

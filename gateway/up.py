@@ -1,7 +1,7 @@
 """``csms up``: the whole system on one machine, for development and demos (``make run``).
 
-Starts, as separate processes: the embedded broker (unless ``--kafka`` names a
-cluster), the topics, the gateway, and every worker registered in the
+Starts, as separate processes: a local Apache Kafka node (unless ``--kafka`` names
+a cluster; see ``csms broker``), the topics, the gateway, and every worker registered in the
 ``csms.workers`` entry-point group (``csms worker NAME``). Ctrl-C or SIGTERM
 stops them together, in reverse order: the gateway drains first, the broker
 goes last. If any of them dies, the others are stopped and ``csms up`` exits 1.
@@ -26,7 +26,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from contracts.bus.admin import TopicSettings, create_topics
-from contracts.bus.broker import BrokerError, EmbeddedBroker
+from contracts.bus.broker import BrokerError, LocalKafka
 from contracts.cli import Command
 from contracts.settings import KafkaSettings, environment, load
 
@@ -44,10 +44,15 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="gateway status port (default 9100); workers get the next ports",
     )
     parser.add_argument(
-        "--broker-port", type=int, default=9092, help="embedded broker port (default 9092)"
+        "--broker-port", type=int, default=9092, help="local Kafka's port (default 9092)"
     )
     parser.add_argument(
-        "--kafka", metavar="BOOTSTRAP", help="use this Kafka cluster instead of the embedded broker"
+        "--data-dir",
+        metavar="DIR",
+        help="keep the local Kafka's data in DIR across runs (default: a temporary folder)",
+    )
+    parser.add_argument(
+        "--kafka", metavar="BOOTSTRAP", help="use this Kafka cluster instead of a local node"
     )
     parser.add_argument(
         "--auth",
@@ -97,12 +102,13 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    broker: EmbeddedBroker | None = None
+    broker: LocalKafka | None = None
     if args.kafka:
         kafka = load(KafkaSettings, bootstrap=args.kafka)  # with the CSMS_KAFKA_* of the shell
     else:
         try:
-            broker = EmbeddedBroker(args.broker_port).start()
+            data_dir = Path(args.data_dir) if args.data_dir else None
+            broker = LocalKafka(args.broker_port, data_dir=data_dir).start()
         except BrokerError as exc:
             print(f"csms up: {exc}", file=sys.stderr)
             return 1
@@ -120,11 +126,6 @@ def _run(args: argparse.Namespace) -> int:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        if broker is not None:
-            # the embedded broker takes about half a session timeout to assign partitions;
-            # real Kafka refuses session timeouts under 6 s, so only here
-            env.setdefault("CSMS_WORKER_SESSION_TIMEOUT", "3")
-            env.setdefault("CSMS_WORKER_HEARTBEAT_INTERVAL", "0.5")
         services = [
             (
                 "gateway",
@@ -168,7 +169,12 @@ def _run(args: argparse.Namespace) -> int:
                 else "         only stations registered with 'csms stations add' are accepted\n"
             )
             + f"         Kafka: {kafka.bootstrap}"
-            + (" (embedded, in memory)" if broker is not None else "")
+            + (
+                " (local Apache Kafka, "
+                + ("temporary storage)" if not args.data_dir else f"data in {args.data_dir})")
+                if broker is not None
+                else ""
+            )
             + "\n"
             f"         status: http://127.0.0.1:{args.status_port}/metrics, /healthz, /readyz\n"
             f"         watch events: csms tail ocpp.events.v1 --bootstrap {kafka.bootstrap}\n"
@@ -195,7 +201,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 command = Command(
-    help="run the whole system locally: embedded broker, topics, gateway, workers",
+    help="run the whole system locally: Apache Kafka, topics, gateway, workers",
     configure=_configure,
     run=_run,
 )

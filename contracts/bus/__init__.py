@@ -1,1 +1,1 @@
-"""Kafka plumbing shared by every csms process: clients, the embedded broker, admin, tail."""
+"""Kafka plumbing shared by every csms process: clients, a local Apache Kafka, admin, tail."""

@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.bus.admin import TopicSettings, create_topics
-from contracts.bus.broker import EmbeddedBroker
-from contracts.settings import KafkaSettings
+from contracts.bus.broker import LocalKafka
 from loadtest.report import Report, decode_report, histogram, timeline_histogram
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaUnderTest
@@ -107,7 +106,7 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def broker() -> Iterator[tuple[KafkaUnderTest, int]]:
-    """The embedded broker with every csms topic, and the broker process's pid.
+    """A local Apache Kafka node with every csms topic, and the node's pid.
 
     While it runs, SIGTERM unwinds the benchmark like Ctrl-C does, so that the
     servers it started are stopped rather than left running.
@@ -115,16 +114,12 @@ def broker() -> Iterator[tuple[KafkaUnderTest, int]]:
     previous = signal.signal(signal.SIGTERM, _exit_on_signal)
     with contextlib.ExitStack() as stack:
         stack.callback(signal.signal, signal.SIGTERM, previous)
-        embedded = stack.enter_context(EmbeddedBroker(0))
-        # Kafka's fetch waits, not the embedded broker's short ones (EmbeddedBroker.kafka_settings):
-        # what the servers measured here answer goes through no consumer, and production
-        # gateways do not poll every 20 ms
-        kafka = KafkaUnderTest(
-            "embedded", KafkaSettings(bootstrap=embedded.bootstrap, idempotence=False)
-        )
+        local = stack.enter_context(LocalKafka(0))
+        kafka = KafkaUnderTest("local", local.kafka_settings())
         asyncio.run(create_topics(TopicSettings(kafka=kafka.settings, partitions=4)))
-        assert embedded.process is not None
-        yield kafka, embedded.process.pid
+        (node,) = local.nodes
+        assert node.process is not None
+        yield kafka, node.process.pid
 
 
 @contextlib.contextmanager

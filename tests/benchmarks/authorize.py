@@ -41,7 +41,7 @@ import websockets
 from hdrh.histogram import HdrHistogram
 
 from contracts.bus.admin import TopicSettings, create_topics
-from contracts.bus.broker import EmbeddedBroker
+from contracts.bus.broker import LocalKafka
 from contracts.service.runtime import run
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaUnderTest
@@ -162,8 +162,8 @@ def machine() -> dict[str, Any]:
 
 @contextlib.contextmanager
 def system(partitions: int) -> Iterator[tuple[GatewayProcess, WorkerProcess]]:
-    with EmbeddedBroker(0) as broker:
-        kafka = KafkaUnderTest("embedded", broker.kafka_settings())
+    with LocalKafka(0) as broker:
+        kafka = KafkaUnderTest("local", broker.kafka_settings())
         asyncio.run(create_topics(TopicSettings(kafka=kafka.settings, partitions=partitions)))
         with (
             # every station connects from 127.0.0.1: lift the per-address handshake limit

@@ -24,7 +24,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.bus import clients
-from contracts.bus.broker import EmbeddedBroker
+from contracts.bus.broker import LocalKafka
 from contracts.settings import KafkaSettings
 from tests.benchmarks import _support as support
 
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": support.machine(), "args": vars(args)}
-    with EmbeddedBroker(0) as broker:
+    with LocalKafka(0) as broker:
         figures = asyncio.run(_measure(broker.kafka_settings(), args.rounds, args.requests))
     results["us_per_request"] = figures
     support.finish(

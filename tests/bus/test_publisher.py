@@ -110,9 +110,9 @@ def test_partition_for_matches_kafkas_default_partitioner() -> None:
 async def test_records_fail_to_their_callbacks_when_kafka_is_gone(
     path: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from contracts.bus.broker import EmbeddedBroker
+    from contracts.bus.broker import LocalKafka
 
-    with EmbeddedBroker(0) as broker:
+    with LocalKafka(0) as broker:
         client = AIOKafkaProducer(
             bootstrap_servers=broker.bootstrap, request_timeout_ms=1500, retry_backoff_ms=100
         )

@@ -7,7 +7,7 @@ import asyncio
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from contracts.bus.broker import EmbeddedBroker
+from contracts.bus.broker import LocalKafka
 from contracts.topics import CATALOGUE
 from tests.support.processes import run_csms
 
@@ -29,7 +29,7 @@ async def _cleanup_policies(bootstrap: str) -> dict[str, str]:
 
 
 def test_topics_create_is_idempotent_and_compacts_registry_topics() -> None:
-    with EmbeddedBroker(0) as broker:
+    with LocalKafka(0) as broker:
         first = run_csms("topics", "create", "--bootstrap", broker.bootstrap, "--partitions", "3")
         assert first.returncode == 0, first.stderr
         assert first.stdout.splitlines() == [f"{t.name}\tcreated" for t in CATALOGUE]
@@ -49,7 +49,7 @@ def test_topics_create_is_idempotent_and_compacts_registry_topics() -> None:
 
 
 def test_topics_without_a_broker_is_a_clear_error() -> None:
-    with EmbeddedBroker(0) as broker:
+    with LocalKafka(0) as broker:
         bootstrap = broker.bootstrap  # a port nothing listens on once the broker is gone
     result = run_csms("topics", "list", "--bootstrap", bootstrap, timeout=60)
     assert result.returncode == 1

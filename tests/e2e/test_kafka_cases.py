@@ -1,7 +1,7 @@
 """RELIABILITY.md cases 22, 23, 24 and 29: the gateway when Kafka is down or slow.
 
-Each test has a broker of its own and freezes it with SIGSTOP (and thaws it with
-SIGCONT): a real outage for the gateway's producer, without losing what the
+Each test has an Apache Kafka node of its own and freezes it with SIGSTOP (and thaws
+it with SIGCONT): a real outage for the gateway's producer, without losing what the
 broker already holds, so that "nothing is lost" can be checked afterwards.
 """
 
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import uuid
 from collections.abc import Iterator
 
@@ -18,7 +16,7 @@ import orjson
 import pytest
 
 from contracts.bus.admin import TopicSettings, create_topics
-from contracts.bus.broker import EmbeddedBroker
+from contracts.bus.broker import LocalKafka
 from contracts.envelopes import decode_event
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaUnderTest
@@ -29,17 +27,15 @@ pytestmark = pytest.mark.timeout(120)
 
 
 class PausableKafka:
-    def __init__(self, broker: EmbeddedBroker) -> None:
+    def __init__(self, broker: LocalKafka) -> None:
         self.broker = broker
-        self.kafka = KafkaUnderTest("embedded", broker.kafka_settings())
+        self.kafka = KafkaUnderTest("local", broker.kafka_settings())
 
     def pause(self) -> None:
-        assert self.broker.process is not None
-        os.kill(self.broker.process.pid, signal.SIGSTOP)
+        self.broker.nodes[0].freeze()
 
     def resume(self) -> None:
-        assert self.broker.process is not None
-        os.kill(self.broker.process.pid, signal.SIGCONT)
+        self.broker.nodes[0].thaw()
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
@@ -52,8 +48,8 @@ class PausableKafka:
 
 @pytest.fixture
 def broker() -> Iterator[PausableKafka]:
-    with EmbeddedBroker(0) as embedded:
-        kafka = PausableKafka(embedded)
+    with LocalKafka(0) as local:
+        kafka = PausableKafka(local)
         asyncio.run(create_topics(TopicSettings(kafka=kafka.kafka.settings, partitions=2)))
         try:
             yield kafka

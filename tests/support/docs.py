@@ -22,6 +22,7 @@ README = ROOT / "README.md"
 # section name -> (module, settings class)
 SECTIONS: dict[str, tuple[str, str]] = {
     "kafka": ("contracts.settings", "KafkaSettings"),
+    "broker": ("contracts.bus.broker", "BrokerSettings"),
     "service": ("contracts.service.runtime", "ServiceSettings"),
     "gateway": ("gateway.settings", "GatewaySettings"),
     "auth": ("gateway.auth", "AuthSettings"),
@@ -32,7 +33,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
 
 # which file documents which sections
 FILES: dict[Path, tuple[str, ...]] = {
-    README: ("kafka", "service", "gateway", "auth", "tls"),
+    README: ("kafka", "broker", "service", "gateway", "auth", "tls"),
     ROOT / "docs" / "workers.md": ("sessions",),
     ROOT / "docs" / "loadtest.md": ("loadtest",),
 }

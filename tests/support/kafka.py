@@ -1,11 +1,15 @@
-"""The test suite's Kafka-protocol broker: an external cluster, a container, or the embedded broker.
+"""The test suite's Apache Kafka: an external cluster, a container, or a local node.
 
 Chosen once per test session, in this order:
 
-1. ``CSMS_TEST_KAFKA=HOST:PORT`` names an existing cluster (idempotent producers on);
+1. ``CSMS_TEST_KAFKA=HOST:PORT`` names an existing cluster;
 2. a Kafka container through testcontainers, when a Docker engine answers;
-3. the embedded Tansu broker on a free loopback port, with the settings it needs
-   (``EmbeddedBroker.kafka_settings``).
+3. a single KRaft node of the pinned Apache Kafka on free loopback ports
+   (:class:`contracts.bus.broker.LocalKafka`), started and removed by the fixture.
+
+Idempotent producers are on in every case, as in production. Tests that need a
+broker of their own (to kill, freeze or restart it) start one with
+:func:`local_kafka`.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import gc
 import os
 import warnings
 from collections.abc import Iterator
+from typing import Any, Literal
 
 from contracts.bus.admin import TopicSettings, create_topics
-from contracts.bus.broker import EmbeddedBroker
+from contracts.bus.broker import LocalKafka
 from contracts.settings import KafkaSettings, environment
 
 TEST_PARTITIONS = 4
@@ -27,7 +32,7 @@ TEST_PARTITIONS = 4
 
 @dataclasses.dataclass(frozen=True)
 class KafkaUnderTest:
-    kind: str  # "external", "container" or "embedded"
+    kind: str  # "external", "container" or "local"
     settings: KafkaSettings
 
     @property
@@ -76,7 +81,21 @@ def start_kafka() -> Iterator[KafkaUnderTest]:
                 bootstrap = stack.enter_context(_container())
                 kafka = KafkaUnderTest("container", KafkaSettings(bootstrap=bootstrap))
             else:
-                broker = stack.enter_context(EmbeddedBroker(0))
-                kafka = KafkaUnderTest("embedded", broker.kafka_settings())
+                broker = stack.enter_context(LocalKafka(0))
+                kafka = KafkaUnderTest("local", broker.kafka_settings())
         asyncio.run(create_topics(TopicSettings(kafka=kafka.settings, partitions=TEST_PARTITIONS)))
         yield kafka
+
+
+@contextlib.contextmanager
+def local_kafka(
+    nodes: Literal[1, 3] = 1, *, partitions: int = TEST_PARTITIONS, **options: Any
+) -> Iterator[tuple[LocalKafka, KafkaUnderTest]]:
+    """A local Apache Kafka of this test's own, with every csms topic; stopped and removed after."""
+    with LocalKafka(0, nodes=nodes, **options) as broker:
+        kafka = KafkaUnderTest("local", broker.kafka_settings())
+        settings = TopicSettings(
+            kafka=kafka.settings, partitions=partitions, replication_factor=nodes
+        )
+        asyncio.run(create_topics(settings))
+        yield broker, kafka

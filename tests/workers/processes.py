@@ -30,12 +30,7 @@ async def commit_at_end(kafka: KafkaUnderTest, group: str) -> None:
 
 
 def group_timeouts(kafka: KafkaUnderTest) -> dict[str, float]:
-    """Short group timeouts: the embedded broker rebalances in about half the session timeout.
-
-    A real Kafka refuses session timeouts under its group.min.session.timeout.ms (6 s).
-    """
-    if kafka.kind == "embedded":
-        return {"session_timeout": 3.0, "heartbeat_interval": 0.5}
+    """The shortest group timeouts Kafka accepts (group.min.session.timeout.ms is 6 s)."""
     return {"session_timeout": 6.0, "heartbeat_interval": 1.0}
 
 
