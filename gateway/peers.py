@@ -44,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -65,7 +64,6 @@ __all__ = ["Peers"]
 log = logging.getLogger("gateway.peers")
 
 NO_ERROR = 0
-_MEMBER_ID = re.compile(r"(.+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class Peers:
@@ -239,10 +237,5 @@ class Peers:
 
 
 def _client_id(member: tuple[Any, ...]) -> str:
-    """A member's client id, or where the coordinator leaves it out (the embedded broker
-    does) its member id without the ``-<UUID>`` the coordinator appends to the client id."""
-    member_id, client_id = member[0], member[1]
-    if client_id:
-        return str(client_id)
-    match = _MEMBER_ID.fullmatch(member_id)
-    return match[1] if match else ""
+    """A member's client id, as the group coordinator reports it (DescribeGroups)."""
+    return str(member[1])

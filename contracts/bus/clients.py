@@ -155,17 +155,13 @@ async def assign_all(
 
 
 async def seek_to_end(client: AIOKafkaConsumer, partitions: Iterable[TopicPartition]) -> None:
-    """Position at the true end of each partition, so that only later records are read.
+    """Position at the end of each partition now, so that only later records are read.
 
-    Kafka's ListOffsets gives the end. The embedded broker answers it with the
-    base offset of the last batch plus one, which would replay most of that
-    batch; the high watermark in a fetch response is right on both, so one
-    short fetch corrects the position, and what it returned is discarded.
+    aiokafka resolves a seek to the end lazily, at the next fetch; asking for the
+    position resolves it here (one ListOffsets), so that a record written after
+    this returns is never skipped.
     """
     partitions = list(partitions)
     await client.seek_to_end(*partitions)
-    await client.getmany(*partitions, timeout_ms=200)
     for tp in partitions:
-        highwater = client.highwater(tp)
-        if highwater is not None:
-            client.seek(tp, max(highwater, await client.position(tp)))
+        await client.position(tp)

@@ -5,9 +5,7 @@ beginning (stations, id tokens, presence) and the command stream every gateway
 reads from the end. Nothing is committed; a restart reads again.
 
 "Caught up" means every partition's position reached the high watermark at
-least once. The high watermark is taken from fetch responses, not from
-ListOffsets, because the embedded broker answers ListOffsets wrongly after
-batched produces (see :func:`contracts.bus.clients.seek_to_end`).
+least once, as the fetch responses report it.
 """
 
 from __future__ import annotations

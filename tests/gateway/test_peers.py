@@ -246,11 +246,9 @@ def test_records_an_earlier_process_with_this_instance_id_left_are_cleared_once(
 def test_gateway_instances_are_known_by_their_offline_responders_client_id() -> None:
     assert instance_of(client_id("pod-7-1")) == "pod-7-1"
     member_id = client_id("pod-7-1") + "-e5fd6845-ea4c-4507-8cd7-132d0abe2efb"
-    assert _client_id((member_id, "", "", b"", b"")) == client_id("pod-7-1")  # embedded broker
     assert _client_id((member_id, "csms-gateway-x-offline", "", b"", b"")) == (
         "csms-gateway-x-offline"
     )
-    assert _client_id(("no-uuid-here", "", "", b"", b"")) == ""
     assert instance_of("csms-gateway-pod-7-1-presence") is None
     assert instance_of("billing-service") is None
     assert instance_of("csms-gateway--offline") is None
