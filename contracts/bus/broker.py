@@ -11,7 +11,8 @@ production cluster's where they matter: replication factor 3 and
 log included.
 
 :meth:`LocalKafka.start` returns once every broker is registered and unfenced (it
-answers Metadata listing all of them), or raises :class:`BrokerError` with the
+answers Metadata listing all of them) and the group and transaction coordinators are
+found, or raises :class:`BrokerError` with the
 reason and the node's log. The fault tests use :meth:`KafkaNode.kill`,
 :meth:`KafkaNode.freeze`, :meth:`KafkaNode.thaw` and :meth:`KafkaNode.restart`.
 """
@@ -46,11 +47,15 @@ __all__ = [
     "KafkaNode",
     "LocalKafka",
     "command",
+    "coordinator_found",
     "free_port",
+    "registered_brokers",
 ]
 
 HOST = "127.0.0.1"
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+METADATA, FIND_COORDINATOR = 3, 10  # Kafka API keys
+GROUP, TRANSACTION = 0, 1  # FindCoordinator key types
 JVM_OPTIONS = (
     "-XX:TieredStopAtLevel=1",
     "-XX:+UseSerialGC",
@@ -108,27 +113,31 @@ def _cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
+def _request(port: int, api_key: int, version: int, body: bytes, timeout: float) -> bytes:
+    """One request to the broker on ``port`` (client id "csms"); the response after its header.
+
+    Raises OSError (or struct.error) when the broker does not answer.
+    """
+    request = struct.pack(">hhih", api_key, version, 1, 4) + b"csms" + body
+    with socket.create_connection((HOST, port), timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(struct.pack(">i", len(request)) + request)
+        size = struct.unpack(">i", _read(sock, 4))[0]
+        return _read(sock, size)[4:]  # without the correlation id
+
+
 def registered_brokers(port: int, timeout: float = 2.0) -> set[int]:
     """The node ids a broker lists in its Metadata answer (version 4); empty when it can't answer.
 
     Kafka lists only registered, unfenced brokers, so this is also the readiness check.
     """
-    request = (
-        struct.pack(">hhih", 3, 4, 1, 4)  # Metadata v4, correlation 1, client id "csms"
-        + b"csms"
-        + struct.pack(">i?", 0, False)  # no topics, no auto-creation
-    )
-    try:
-        with socket.create_connection((HOST, port), timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(struct.pack(">i", len(request)) + request)
-            size = struct.unpack(">i", _read(sock, 4))[0]
-            body = _read(sock, size)
+    try:  # no topics, no auto-creation
+        body = _request(port, METADATA, 4, struct.pack(">i?", 0, False), timeout)
     except (OSError, struct.error):
         return set()
-    # correlation id, throttle time, then the brokers: node id, host, port, rack
-    (count,) = struct.unpack_from(">i", body, 8)
-    offset, ids = 12, set()
+    # throttle time, then the brokers: node id, host, port, rack
+    (count,) = struct.unpack_from(">i", body, 4)
+    offset, ids = 8, set()
     for _ in range(count):
         node_id, host_len = struct.unpack_from(">ih", body, offset)
         offset += 6 + host_len + 4
@@ -136,6 +145,22 @@ def registered_brokers(port: int, timeout: float = 2.0) -> set[int]:
         offset += 2 + max(rack_len, 0)
         ids.add(node_id)
     return ids
+
+
+def coordinator_found(port: int, key_type: int, timeout: float = 2.0) -> bool:
+    """Whether FindCoordinator (version 1) finds a group (0) or transaction (1) coordinator.
+
+    On a fresh cluster the first such request creates ``__consumer_offsets`` or
+    ``__transaction_state``; until their leaders are elected the answer is an error.
+    """
+    try:
+        body = _request(
+            port, FIND_COORDINATOR, 1, struct.pack(">h4sb", 4, b"csms", key_type), timeout
+        )
+    except (OSError, struct.error):
+        return False
+    (error_code,) = struct.unpack_from(">h", body, 4)  # after the throttle time
+    return int(error_code) == 0
 
 
 def _read(sock: socket.socket, size: int) -> bytes:
@@ -431,7 +456,10 @@ class LocalKafka:
                 )
 
     def wait_ready(self, timeout: float) -> None:
-        """Until every broker lists all brokers in Metadata; raises :class:`BrokerError`."""
+        """Until every broker lists all brokers in Metadata and the group and transaction
+        coordinators are found (so consumer groups and idempotent producers work from the
+        first request, with no error logged while Kafka creates its internal topics);
+        raises :class:`BrokerError`."""
         expected = {node.node_id for node in self.brokers}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -441,7 +469,9 @@ class LocalKafka:
                         f"node {node.node_id} exited at start with status "
                         f"{node.process.returncode}:\n{node.log_tail()}"
                     )
-            if all(registered_brokers(node.port) >= expected for node in self.brokers):
+            if all(registered_brokers(node.port) >= expected for node in self.brokers) and all(
+                coordinator_found(self.port, kind) for kind in (GROUP, TRANSACTION)
+            ):
                 return
             time.sleep(0.1)
         raise BrokerError(
@@ -450,7 +480,17 @@ class LocalKafka:
         )
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop every node (brokers first, in parallel), then remove temporary storage."""
+        """Stop every node and remove temporary storage.
+
+        Nodes with a data folder to keep get SIGTERM (a controlled shutdown; brokers
+        first, in parallel, then controllers) and SIGKILL after ``timeout`` seconds.
+        Temporary storage is thrown away, so its nodes are killed at once: a controlled
+        shutdown of the last nodes of a cluster waits for a quorum that is stopping too.
+        """
+        if self._temporary:
+            for node in self.nodes:
+                node.kill()
+                node.stop()
         for group in (self.brokers, [n for n in self.nodes if not n.is_broker]):
             for node in group:
                 if node.process is not None and node.process.poll() is None:
