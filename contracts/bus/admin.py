@@ -1,4 +1,10 @@
-"""``csms topics``: create the whole topic catalogue idempotently, and list topics."""
+"""``csms topics``: create the whole topic catalogue idempotently, and list topics.
+
+Every topic is created with ``min.insync.replicas`` set for its replication factor
+(:func:`min_insync_replicas`), so that a write acknowledged with ``acks=all`` is on
+that many brokers whatever the cluster's default; ``csms topics create`` warns on
+stderr when the replication factor is below 3.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +21,18 @@ from contracts.cli import Command
 from contracts.settings import KafkaSettings, add_arguments, load, setting
 from contracts.topics import CATALOGUE, Topic
 
-__all__ = ["TopicSettings", "command", "create_topics", "list_topics"]
+__all__ = [
+    "PRODUCTION_REPLICATION_FACTOR",
+    "TopicSettings",
+    "command",
+    "create_topics",
+    "list_topics",
+    "min_insync_replicas",
+    "topic_configs",
+]
 
 TOPIC_ALREADY_EXISTS = 36
+PRODUCTION_REPLICATION_FACTOR = 3
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -37,13 +52,29 @@ class TopicSettings:
     )
 
 
+def min_insync_replicas(replication_factor: int) -> int:
+    """The replicas an ``acks=all`` write must reach: one fewer than all, at least one.
+
+    The most copies that still let writes go on while one broker is down (a rolling
+    restart, a lost machine): 2 of 3 on a production cluster, 1 on a development one.
+    """
+    return max(1, replication_factor - 1)
+
+
+def topic_configs(topic: Topic, replication_factor: int) -> dict[str, str]:
+    """The configs ``csms topics create`` gives ``topic``; the broker's defaults for the rest."""
+    configs = {"min.insync.replicas": str(min_insync_replicas(replication_factor))}
+    if topic.compacted:
+        configs["cleanup.policy"] = "compact"
+    return configs
+
+
 def _new_topic(topic: Topic, settings: TopicSettings) -> NewTopic:
-    configs = {"cleanup.policy": "compact"} if topic.compacted else {}
     return NewTopic(
         topic.name,
         num_partitions=settings.partitions,
         replication_factor=settings.replication_factor,
-        topic_configs=configs,
+        topic_configs=topic_configs(topic, settings.replication_factor),
     )
 
 
@@ -83,10 +114,21 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     add_arguments(listing, KafkaSettings)
 
 
+def _warn_on_few_replicas(replication_factor: int) -> None:
+    if replication_factor < PRODUCTION_REPLICATION_FACTOR:
+        print(
+            f"csms topics: replication factor {replication_factor} is fine for development, "
+            f"not for production: a lost broker loses records (use "
+            f"--replication-factor {PRODUCTION_REPLICATION_FACTOR})",
+            file=sys.stderr,
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
     settings = load(TopicSettings, args)
     try:
         if args.action == "create":
+            _warn_on_few_replicas(settings.replication_factor)
             for name, state in asyncio.run(create_topics(settings)).items():
                 print(f"{name}\t{state}")
         else:
