@@ -410,13 +410,15 @@ def _examples() -> dict[str, tuple[Example, ...]]:
             ),
             Example(
                 name="released",
-                summary="The station disconnected (a tombstone).",
+                summary="The station disconnected (a tombstone by its holder, which handled "
+                "the station's commands up to offset 1041 of its partition).",
                 key=_STATION,
                 headers=hdr.tombstone_headers(
                     PRESENCE,
                     _STATION,
                     source=hdr.gateway_source(_GATEWAY),
                     at=_AT + timedelta(minutes=5),
+                    commands_handled=1042,
                 ),
                 value=None,
             ),
@@ -576,6 +578,14 @@ def _headers_schema(topic: Topic, *, tombstone: bool) -> dict[str, Any]:
             "type": "string",
             "enum": ["1.6", "2.0.1", "2.1"],
             "description": "The OCPP version, when the record has one.",
+        }
+    if topic is PRESENCE and tombstone:
+        properties[hdr.COMMANDS_HANDLED] = {
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "description": "On a tombstone the station's holder wrote: the offset just past the "
+            "last record of ocpp.commands.v1 for the station that its connection handled "
+            "(each got its one result from that gateway).",
         }
     required = [hdr.CE_SPECVERSION, hdr.CE_ID, hdr.CE_TYPE, hdr.CE_SOURCE, hdr.CE_TIME]
     if not tombstone:

@@ -66,6 +66,7 @@ __all__ = [
     "CE_SPECVERSION",
     "CE_TIME",
     "CE_TYPE",
+    "COMMANDS_HANDLED",
     "CONTENT_TYPE",
     "OCPP_ACTION",
     "OCPP_VERSION",
@@ -98,6 +99,9 @@ CE_TIME = "ce_time"
 CONTENT_TYPE = "content-type"
 OCPP_ACTION = "ocpp-action"
 OCPP_VERSION = "ocpp-version"
+# on a presence tombstone its holder wrote: the offset just past the last record of
+# ocpp.commands.v1 for the station that the connection handled (gateway.offline)
+COMMANDS_HANDLED = "csms-commands-handled"
 
 _SPECVERSION = (CE_SPECVERSION, b"1.0")
 _JSON = (CONTENT_TYPE, b"application/json")
@@ -267,22 +271,28 @@ def site_headers(site: SiteRecord, *, source: str) -> Headers:
     return _registry_headers(_SITE_TYPES, site.site_id, site.updated_at, source)
 
 
-def tombstone_headers(topic: Topic, key: str, *, source: str, at: datetime) -> Headers:
+def tombstone_headers(
+    topic: Topic, key: str, *, source: str, at: datetime, commands_handled: int | None = None
+) -> Headers:
     """Headers of a tombstone (null value) on a compacted topic: ``ce_type`` ``<prefix>.deleted``.
 
     ``key`` is the record key as text; ``at`` is when the deletion happened.
-    A tombstone has no data, so it has no ``content-type``.
+    A tombstone has no data, so it has no ``content-type``. ``commands_handled``
+    (presence tombstones a station's holder writes) adds :data:`COMMANDS_HANDLED`.
     """
     if topic.name not in _TYPES_BY_TOPIC:
         raise ValueError(f"{topic.name} is not compacted: it has no tombstones")
     time = _time(at)
-    return [
+    headers = [
         _SPECVERSION,
         (CE_ID, f"{key}:deleted:".encode() + time),
         (CE_TYPE, _TYPES_BY_TOPIC[topic.name]["deleted"]),
         (CE_SOURCE, source.encode()),
         (CE_TIME, time),
     ]
+    if commands_handled is not None:
+        headers.append((COMMANDS_HANDLED, str(commands_handled).encode()))
+    return headers
 
 
 def dead_letter_headers(dead_letter: DeadLetter, *, source: str) -> Headers:

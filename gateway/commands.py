@@ -16,7 +16,10 @@ skipped without decoding (the read amplification is measured by
 
 Exactly one result per command id from this instance: ids are remembered for a
 while, so a command redelivered (a producer retry, a replay) is executed at most
-once. A command for a station nobody holds ends ``station_offline``, decided by
+once. Per station held here it keeps the offset just past the last command it
+handled (:meth:`CommandDelivery.handled`); the station's presence tombstone
+carries it, so that the offline responder leaves those commands alone. A
+command for a station nobody holds ends ``station_offline``, decided by
 :mod:`gateway.offline`. A station that connects here just after its command was
 read is not missed: records for stations not held are kept for
 ``offline_grace`` seconds and replayed when the station arrives.
@@ -97,8 +100,11 @@ class CommandDelivery:
         self.gateway = gateway
         self._seen = RecentIds(remember)
         self._in_flight: dict[str, _InFlight] = {}
-        # records for stations not held here, kept offline_grace seconds (reconnect race)
-        self._recent: collections.deque[tuple[float, str, bytes]] = collections.deque()
+        # records for stations not held here, kept offline_grace seconds (reconnect race):
+        # (arrived, station id, offset, value)
+        self._recent: collections.deque[tuple[float, str, int, bytes]] = collections.deque()
+        # station id: the offset just past the last command its connection here handled
+        self._handled: dict[str, int] = {}
 
     # ------------------------------------------------------------------ the topic
 
@@ -114,18 +120,25 @@ class CommandDelivery:
             connection = gateway.connections.get(station_id)
             if connection is None:
                 metrics.command_records_skipped.inc()
-                self._recent.append((now, station_id, record.value))
+                self._recent.append((now, station_id, record.offset, record.value))
                 continue
-            self._handle(connection, record.value, now)
+            self._handle(connection, record.offset, record.value, now)
         self._trim(now)
 
     def station_connected(self, connection: StationConnection) -> None:
         """Deliver the records that arrived for this station just before it connected."""
         now = time.monotonic()
         self._trim(now)
-        for _, station_id, value in list(self._recent):
+        self._handled.pop(connection.station_id, None)  # a new connection starts afresh
+        for _, station_id, offset, value in list(self._recent):
             if station_id == connection.station_id:
-                self._handle(connection, value, now)
+                self._handle(connection, offset, value, now)
+
+    def handled(self, station_id: str) -> int | None:
+        """The offset just past the last command the station's connection here handled
+        (each got or gets its one result from this gateway), forgotten as it is asked for:
+        its presence tombstone carries it. None when it handled none."""
+        return self._handled.pop(station_id, None)
 
     def _trim(self, now: float) -> None:
         horizon = now - self.gateway.settings.offline_grace
@@ -135,7 +148,9 @@ class CommandDelivery:
 
     # ------------------------------------------------------------------ one command
 
-    def _handle(self, connection: StationConnection, value: bytes, now: float) -> None:
+    def _handle(self, connection: StationConnection, offset: int, value: bytes, now: float) -> None:
+        station_id = connection.station_id
+        self._handled[station_id] = max(self._handled.get(station_id, 0), offset + 1)
         try:
             command = decode_command(value)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -228,7 +228,8 @@ class OfflineResponder:
                 continue
             holder = self._given_to(record)
             if holder is None:
-                self._offline(record)
+                if not self._handled_before_leaving(record):
+                    self._offline(record)
             elif holder.gateway_id != self.presence.instance_id and self._keep_deferred:
                 # held elsewhere: that gateway answers, unless it crashed
                 self._deferred.append((now, record, holder.gateway_id))
@@ -244,7 +245,11 @@ class OfflineResponder:
             _, record, holder = entry
             if holder != instance_id:
                 kept.append(entry)
-            elif record.timestamp >= died_after_ms and self._given_to(record) is None:
+            elif (
+                record.timestamp >= died_after_ms
+                and self._given_to(record) is None
+                and not self._handled_before_leaving(record)
+            ):
                 self._offline(record)
         self._deferred = kept
 
@@ -254,10 +259,27 @@ class OfflineResponder:
         when no gateway did. (A decision can come late: after a rebalance, or a crash.) The
         command's time is its producer's: ``CLOCK_SKEW`` more is allowed for."""
         holder = self.presence.holder(record.key.decode("utf-8", "replace"))
-        if holder is None:
+        if holder is None or not self._in_time(holder, record):
             return None
-        given_by_ms = record.timestamp + (self.gateway.settings.offline_grace + CLOCK_SKEW) * 1000
-        return None if holder.connected_at.timestamp() * 1000 > given_by_ms else holder
+        return holder
+
+    def _handled_before_leaving(self, record: Any) -> bool:
+        """Whether the station's last holder, which let it go itself, handled the command:
+        its tombstone says up to which offset it did, and it got the command in time. Its
+        gateway published (or publishes) the command's one result."""
+        departed = self.presence.departed(record.key.decode("utf-8", "replace"))
+        if departed is None:
+            return False
+        holder, handled = departed
+        return record.offset < handled and self._in_time(holder, record)
+
+    def _in_time(self, holder: Presence, record: Any) -> bool:
+        """The holder connected before the command came, or within ``offline_grace`` after
+        (plus ``CLOCK_SKEW``: the command's time is its producer's)."""
+        given_by_ms: float = (
+            record.timestamp + (self.gateway.settings.offline_grace + CLOCK_SKEW) * 1000
+        )
+        return holder.connected_at.timestamp() * 1000 <= given_by_ms
 
     def _offline(self, record: Any) -> None:
         """Publish the command's one result: ``station_offline``, or ``expired``."""

@@ -9,6 +9,12 @@ to know:
 - whether anyone holds a station, so that a command for a station nobody holds
   ends ``station_offline`` (:mod:`gateway.commands`).
 
+A holder's own tombstone says up to which offset of ``ocpp.commands.v1`` its
+connection handled the station's commands (``csms-commands-handled``); the view
+keeps that with the departed record (:meth:`PresenceView.departed`) until the
+station connects again, so that the offline responder does not give a command
+the holder answered a second result.
+
 Races are settled by the record's ``connected_at``: the newer connection wins.
 A tombstone that lands after a newer connection's record (the old instance
 closed late) would erase the live record; the instance holding the station
@@ -23,7 +29,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from contracts.envelopes import Presence, decode_presence
-from contracts.headers import CE_SOURCE, gateway_source
+from contracts.headers import CE_SOURCE, COMMANDS_HANDLED, gateway_source
 
 if TYPE_CHECKING:
     from gateway.connection import StationConnection
@@ -50,20 +56,29 @@ class PresenceView:
         # instance: whether its latest record to end was ended by itself (a tombstone) rather
         # than by another gateway (a newer connection, a tombstone for a crashed instance)
         self.released_itself: dict[str, bool] = {}
+        # station: the record of the holder that let it go itself, and the offset just past
+        # the last command that connection handled
+        self._departed: dict[str, tuple[Presence, int]] = {}
 
     # ------------------------------------------------------------------ local changes
 
     def held(self, presence: Presence) -> None:
+        self._departed.pop(presence.station_id, None)
         self._replace(presence)
         self._mine[presence.station_id] = presence
 
-    def released(self, station_id: str, connection_id: str) -> None:
+    def released(
+        self, station_id: str, connection_id: str, commands_handled: int | None = None
+    ) -> None:
+        """The station's connection here ended and its tombstone is on its way."""
         mine = self._mine.get(station_id)
         if mine is not None and mine.connection_id == connection_id:
             del self._mine[station_id]
             holder = self._holders.get(station_id)
             if holder is not None and holder.connection_id == connection_id:
                 del self._holders[station_id]
+            if commands_handled is not None:
+                self._departed[station_id] = (mine, commands_handled)
 
     def owns(self, connection: StationConnection) -> bool:
         """Is ``connection`` still the station's latest known connection (may it tombstone)?"""
@@ -74,6 +89,11 @@ class PresenceView:
         """The live instance's record for the station; None if nobody (alive) holds it."""
         holder = self._holders.get(station_id)
         return None if holder is None or holder.gateway_id in self.gone else holder
+
+    def departed(self, station_id: str) -> tuple[Presence, int] | None:
+        """The last holder's record if it let the station go itself (nobody holds it since),
+        with the offset just past the last command its connection handled; else None."""
+        return self._departed.get(station_id)
 
     def holding_instances(self) -> set[str]:
         return {holder.gateway_id for holder in self._holders.values()}
@@ -118,6 +138,12 @@ class PresenceView:
         if holder is not None and self._mine.get(station_id) is None:
             own = (CE_SOURCE, _source(holder.gateway_id)) in headers
             self.released_itself[holder.gateway_id] = own
+            handled = next((v for k, v in headers if k == COMMANDS_HANDLED), None)
+            if own and handled is not None:
+                try:
+                    self._departed[station_id] = (holder, int(handled))
+                except ValueError:
+                    log.warning("presence.bad_header", extra={"station_id": station_id})
 
     def _apply(self, station_id: str, presence: Presence | None) -> None:
         mine = self._mine.get(station_id)
@@ -131,6 +157,9 @@ class PresenceView:
         current = self._holders.get(station_id)
         if current is not None and current.connected_at > presence.connected_at:
             return  # an older record arriving late
+        departed = self._departed.get(station_id)
+        if departed is not None and departed[0].connected_at <= presence.connected_at:
+            del self._departed[station_id]  # held again: its commands are the new holder's
         self._replace(presence)
         if mine is None or presence.connection_id == mine.connection_id:
             return

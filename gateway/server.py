@@ -403,9 +403,10 @@ class Gateway:
             and station_id not in self.connections  # not back here meanwhile
             and (self.presence is None or self.presence.owns(connection))
         ):
-            self.publish_tombstone(station_id, departure.at)
+            handled = None if self.commands is None else self.commands.handled(station_id)
+            self.publish_tombstone(station_id, departure.at, commands_handled=handled)
             if self.presence is not None:
-                self.presence.released(station_id, connection.connection_id)
+                self.presence.released(station_id, connection.connection_id, handled)
         duration = round(departure.lost_at - connection.connected_at, 3)
         payload = msgspec.Raw(
             encode_connection_payload(
@@ -435,14 +436,20 @@ class Gateway:
         station_id: str,
         at: datetime,
         on_done: Done | None = None,
+        *,
+        commands_handled: int | None = None,
     ) -> None:
-        """Say in ``ocpp.presence.v1`` that nobody holds the station any more."""
+        """Say in ``ocpp.presence.v1`` that nobody holds the station any more.
+
+        The station's holder says up to which offset of ``ocpp.commands.v1`` its
+        connection handled the station's commands (``commands_handled``), so that
+        the offline responder gives those no second result (:mod:`gateway.offline`).
+        """
+        headers = tombstone_headers(
+            PRESENCE, station_id, source=self._source, at=at, commands_handled=commands_handled
+        )
         self.publisher.publish(
-            PRESENCE.name,
-            record_key(station_id),
-            None,
-            tombstone_headers(PRESENCE, station_id, source=self._source, at=at),
-            on_done or _ignore,
+            PRESENCE.name, record_key(station_id), None, headers, on_done or _ignore
         )
 
     @property

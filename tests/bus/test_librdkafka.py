@@ -49,6 +49,7 @@ from contracts.envelopes import (
     record_key,
 )
 from contracts.headers import (
+    COMMANDS_HANDLED,
     Headers,
     command_headers,
     command_result_headers,
@@ -104,7 +105,14 @@ def _rebuilt_headers(topic: Topic, message: Message) -> Headers:
     if value is None:
         at = read_headers(message.headers() or []).time()
         assert at is not None
-        return tombstone_headers(topic, message.key().decode(), source=source, at=at)
+        handled = dict(message.headers() or []).get(COMMANDS_HANDLED)
+        return tombstone_headers(
+            topic,
+            message.key().decode(),
+            source=source,
+            at=at,
+            commands_handled=None if handled is None else int(handled),
+        )
     builders: dict[Topic, Callable[[bytes], Headers]] = {
         EVENTS: lambda v: event_headers(decode_event(v)),
         COMMANDS: lambda v: command_headers(decode_command(v)),

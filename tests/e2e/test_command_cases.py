@@ -112,6 +112,26 @@ async def test_case_31_command_for_an_offline_station_ends_station_offline_once(
     assert result.gateway_id in {g.instance for g in pair}
 
 
+@pytest.mark.parametrize("holder", [0, 1])
+async def test_case_31_a_command_answered_just_before_the_station_leaves_ends_once(
+    kafka: KafkaUnderTest,
+    pair: tuple[GatewayProcess, GatewayProcess],
+    results: Collector,
+    holder: int,
+) -> None:
+    """As a station that accepts a Reset and reboots: it leaves within CSMS_OFFLINE_GRACE
+    of the command, before the offline responder (on either gateway) decides."""
+    station = f"CP-{uuid.uuid4().hex[:8]}"
+    async with connect16(pair[holder].url(station)) as cp:
+        await cp.call(call16.Heartbeat())
+        get_configuration = command(station, "GetConfiguration", {})
+        await publish_command(kafka, get_configuration)
+        await wait_result(results, get_configuration.command_id, 20)
+    await asyncio.sleep(GRACE + 2.5)
+    statuses = [r.status for r in _results_for(results, get_configuration.command_id)]
+    assert statuses == ["completed"]
+
+
 async def test_case_31_expired_command_is_not_sent_and_ends_expired_once(
     kafka: KafkaUnderTest, pair: tuple[GatewayProcess, GatewayProcess], results: Collector
 ) -> None:
