@@ -110,7 +110,12 @@ def _die_with_parent() -> None:
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random cluster id as Kafka writes them (URL-safe base64 of a UUID), never starting
+    with "-", which the format tool would read as an option (Kafka's Uuid avoids it too)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _request(port: int, api_key: int, version: int, body: bytes, timeout: float) -> bytes:

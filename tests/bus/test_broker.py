@@ -7,11 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from contracts.bus import broker as broker_module
 from contracts.bus import kafka_dist
 from contracts.bus.broker import LocalKafka, free_port, registered_brokers
 from contracts.settings import KafkaSettings, load
@@ -144,6 +146,13 @@ def test_broker_dies_with_the_process_that_started_it() -> None:
     parent.wait()
     parent.stdout.close()
     assert wait_until(lambda: not pid_alive(node_pid), timeout=10)
+
+
+def test_cluster_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The format tool would read "-..." as an option and fail (1 start in 64)."""
+    ids = iter([uuid.UUID(bytes=b"\xfb" + bytes(15)), uuid.UUID(bytes=bytes(16))])
+    monkeypatch.setattr(broker_module.uuid, "uuid4", lambda: next(ids))
+    assert broker_module._cluster_id() == "AAAAAAAAAAAAAAAAAAAAAA"
 
 
 def test_missing_jars_name_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
