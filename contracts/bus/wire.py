@@ -47,7 +47,7 @@ from aiokafka.errors import (
 )
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from contracts.bus.compression import compress
+from contracts.bus.compression import compress, restamp
 from contracts.bus.outage import Outage
 from contracts.settings import Compression
 
@@ -67,7 +67,8 @@ PRODUCE, PRODUCE_VERSION = 0, 7  # v7: zstd batches; every broker since Kafka 2.
 INIT_PRODUCER_ID, INIT_PRODUCER_ID_VERSION = 22, 0
 ACKS_ALL = -1
 NO_ERROR, DUPLICATE_SEQUENCE_NUMBER = 0, 46
-# the broker no longer knows the producer's sequence: the producer id has to be renewed
+# the broker refused the batch for its producer state (it did not store it): the batch is
+# sent again under a new producer id, from sequence 0
 PRODUCER_STATE_LOST = {45, 47, 59}  # out of order sequence, invalid epoch, unknown producer id
 RETRY_BACKOFF = 0.1  # seconds before a batch is sent again
 SEQUENCE_WRAP = 2**31
@@ -364,16 +365,19 @@ class WireSender:
         items: list[tuple[str, int, bytes]] = []
         sent: list[_Batch] = []
         for batch in batches:
-            if batch.data is None:
-                if self.wire.idempotence:
-                    if self._producer_id < 0:  # being renewed: the batch waits for the new id
-                        self._retry(batch, None)
-                        continue
-                    batch.producer_id = self._producer_id
-                    batch.sequence = self._sequences.get(batch.tp, 0)
+            if self.wire.idempotence and batch.producer_id < 0:
+                if self._producer_id < 0:  # being renewed: the batch waits for the new id
+                    self._retry(batch, None)
+                    continue
+                batch.producer_id = self._producer_id
+                batch.sequence = self._sequences.get(batch.tp, 0)
+                if batch.data is None:
                     batch.builder._set_producer_state(
                         self._producer_id, self._epoch, batch.sequence
                     )
+                else:  # refused for its producer state: the same records under the new id
+                    batch.data = restamp(batch.data, self._producer_id, self._epoch, batch.sequence)
+            if batch.data is None:
                 batch.data = compress(bytes(batch.builder._build()), self.wire.compression)
             items.append((batch.tp[0], batch.tp[1], batch.data))
             sent.append(batch)
@@ -408,8 +412,11 @@ class WireSender:
     def _settle_error(self, batch: _Batch, code: int) -> None:
         error_type = for_code(code)
         error = error_type()
-        if code in PRODUCER_STATE_LOST:
-            self._fail(batch, error)
+        if code in PRODUCER_STATE_LOST and self.wire.idempotence:
+            # refused, so not stored: sent again, stamped under a new producer id
+            self._forget_producer_id(batch)
+            batch.producer_id = -1
+            self._retry(batch, error)
         elif error_type.retriable:
             self._retry(batch, error, refresh=error_type.invalid_metadata)
         else:
@@ -430,16 +437,16 @@ class WireSender:
 
     def _fail(self, batch: _Batch, error: BaseException) -> None:
         """Give a batch up; if it may have been stored, later batches get a new producer id."""
-        if (
-            self.wire.idempotence
-            and batch.data is not None
-            and batch.producer_id == self._producer_id
-        ):
+        self._forget_producer_id(batch)
+        batch.done(error)
+
+    def _forget_producer_id(self, batch: _Batch) -> None:
+        """End the producer id ``batch`` was stamped with, if it is the current one."""
+        if self.wire.idempotence and batch.producer_id == self._producer_id >= 0:
             self._producer_id = -1
             self._sequences.clear()
             if self._renewing is None or self._renewing.done():
                 self._renewing = self._loop.create_task(self._renew_producer_id())
-        batch.done(error)
 
     # ------------------------------------------------------------------ connections
 
@@ -456,7 +463,12 @@ class WireSender:
                 if connection is not None and connection.connected:
                     self._queue(batch)
                 else:
-                    self._retry(batch, KafkaConnectionError(f"no connection to broker {leader}"))
+                    # the leader may be gone for good: ask who leads now
+                    self._retry(
+                        batch,
+                        KafkaConnectionError(f"no connection to broker {leader}"),
+                        refresh=True,
+                    )
 
         self._opening(leader).add_done_callback(requeue)
 
