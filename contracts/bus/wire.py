@@ -280,9 +280,25 @@ class Wire:
 
 
 class _Batch:
-    __slots__ = ("builder", "data", "done", "producer_id", "queued_at", "records", "sequence", "tp")
+    __slots__ = (
+        "builder",
+        "created_at",
+        "data",
+        "done",
+        "producer_id",
+        "records",
+        "sequence",
+        "tp",
+    )
 
-    def __init__(self, tp: tuple[str, int], builder: BatchBuilder, records: int, done: Done):
+    def __init__(
+        self,
+        tp: tuple[str, int],
+        builder: BatchBuilder,
+        records: int,
+        done: Done,
+        created_at: float,
+    ) -> None:
         self.tp = tp
         self.builder = builder
         self.records = records
@@ -290,7 +306,7 @@ class _Batch:
         self.data: bytes | None = None  # built on first send, then resent unchanged
         self.producer_id = -1
         self.sequence = 0
-        self.queued_at = time.monotonic()
+        self.created_at = created_at  # the delivery timeout counts from here
 
 
 class WireSender:
@@ -330,10 +346,22 @@ class WireSender:
         self._connections.clear()
 
     def send(
-        self, topic: str, partition: int, builder: BatchBuilder, records: int, done: Done
+        self,
+        topic: str,
+        partition: int,
+        builder: BatchBuilder,
+        records: int,
+        done: Done,
+        created_at: float | None = None,
     ) -> None:
-        """Send a closed batch; ``done`` gets None once its leader stored it, else the error."""
-        self._queue(_Batch((topic, partition), builder, records, done))
+        """Send a closed batch; ``done`` gets None once its leader stored it, else the error.
+
+        The batch fails once it is ``delivery_timeout`` older than ``created_at``
+        (``time.monotonic()``, default now: when its first record came, as Kafka's
+        producers count), at its first failed attempt after that.
+        """
+        created = time.monotonic() if created_at is None else created_at
+        self._queue(_Batch((topic, partition), builder, records, done, created))
 
     # ------------------------------------------------------------------ rounds
 
@@ -426,7 +454,7 @@ class WireSender:
         if self.closed:
             batch.done(error or KafkaConnectionError("the publisher stopped"))
             return
-        if time.monotonic() - batch.queued_at > self.wire.delivery_timeout:
+        if time.monotonic() - batch.created_at > self.wire.delivery_timeout:
             self._fail(
                 batch, KafkaTimeoutError(f"not stored within the delivery timeout: {error!r}")
             )
@@ -523,13 +551,11 @@ class WireSender:
         for connection in self._connections.values():
             if connection.connected:
                 return connection
-        brokers = self.producer.client.cluster.brokers()
-        if not brokers:
-            await self.producer.client.force_metadata_update()
-            raise KafkaError("no broker known")
-        node = min(broker.nodeId for broker in brokers)
-        await self._opening(node)
-        opened = self._connections.get(node)
-        if opened is None or not opened.connected:
-            raise KafkaConnectionError(f"could not connect to broker {node}")
-        return opened
+        nodes = sorted(broker.nodeId for broker in self.producer.client.cluster.brokers())
+        for node in nodes:  # the first that answers: one may be down
+            await self._opening(node)
+            opened = self._connections.get(node)
+            if opened is not None and opened.connected:
+                return opened
+        await self.producer.client.force_metadata_update()
+        raise KafkaConnectionError(f"could not connect to any broker of {nodes}")
