@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import typing
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -101,10 +103,33 @@ class Stream:
             await asyncio.sleep(0.005)
 
     async def finish(self, within: float) -> None:
-        """Wait until every record has its outcome; stop the publisher and its producer."""
+        """Wait until every record has its outcome."""
         await asyncio.wait_for(self.publisher.flush(), within)
-        await self.publisher.stop()
-        await self.publisher.producer.stop()
+
+
+Start = Callable[..., Awaitable[Publisher]]
+
+
+@pytest.fixture
+async def started() -> AsyncIterator[Start]:
+    """``await started(settings, path, **options)``: a started :func:`path_publisher`.
+
+    Each is stopped, with its producer, after the test, whether it passed or not.
+    """
+    made: list[Publisher] = []
+
+    async def start(settings: KafkaSettings, path: str, **options: Any) -> Publisher:
+        publisher = path_publisher(settings, path, **options)
+        made.append(publisher)
+        await publisher.producer.start()
+        await publisher.start(TOPIC)
+        return publisher
+
+    yield start
+    for publisher in made:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(publisher.stop(), 10)
+        await publisher.producer.stop()
 
 
 async def stored(kafka: KafkaSettings, keys: typing.Collection[bytes]) -> dict[bytes, list[int]]:
@@ -210,6 +235,15 @@ async def test_a_batch_carries_the_producer_id_and_its_partitions_next_sequence(
     assert (stored.producer_id, stored.producer_epoch, stored.base_sequence) == (4711, 2, 40)
 
 
+async def abort_a_request_in_flight(stream: Stream) -> None:
+    """Publish until a request is in flight, then abort its connection."""
+    async with asyncio.timeout(30):
+        while not _abort_in_flight(stream.publisher):
+            if stream.publisher.pending == 0:  # all answered before it was seen: more
+                stream.publish(10)
+            await asyncio.sleep(0)
+
+
 def _abort_in_flight(publisher: Publisher) -> bool:
     """Abort every connection the path produces on that has a request in flight."""
     if publisher._wire_sender is not None:
@@ -230,18 +264,14 @@ def _abort_in_flight(publisher: Publisher) -> bool:
 
 @pytest.mark.parametrize("path", PATHS)
 async def test_a_connection_aborted_with_a_request_in_flight_stores_each_record_once(
-    kafka: KafkaUnderTest, path: str
+    kafka: KafkaUnderTest, started: Start, path: str
 ) -> None:
-    publisher = path_publisher(kafka.settings, path)
-    await publisher.producer.start()
-    await publisher.start(TOPIC)
+    publisher = await started(kafka.settings, path)
     stream = Stream(publisher, keys=3)
     aborted = 0
     for _ in range(5):  # the broker stored what it could not answer: sent again, deduplicated
         stream.publish(40)
-        async with asyncio.timeout(10):
-            while not _abort_in_flight(publisher):
-                await asyncio.sleep(0)
+        await abort_a_request_in_flight(stream)
         aborted += 1
     stream.publish(40)
     await stream.finish(within=60)
@@ -251,33 +281,28 @@ async def test_a_connection_aborted_with_a_request_in_flight_stores_each_record_
 
 
 async def test_without_idempotence_a_resent_batch_is_stored_at_least_once_in_order(
-    kafka: KafkaUnderTest,
+    kafka: KafkaUnderTest, started: Start
 ) -> None:
-    publisher = path_publisher(kafka.settings, "csms", idempotence=False)
-    await publisher.producer.start()
-    await publisher.start(TOPIC)
+    publisher = await started(kafka.settings, "csms", idempotence=False)
     stream = Stream(publisher, keys=1)
     stream.publish(50)
-    async with asyncio.timeout(10):
-        while not _abort_in_flight(publisher):
-            await asyncio.sleep(0)
+    await abort_a_request_in_flight(stream)
     stream.publish(50)
     await stream.finish(within=30)
 
-    assert stream.outcomes.errors == [] and sorted(stream.outcomes.acks) == list(range(100))
+    everything = list(range(stream.count))
+    assert stream.outcomes.errors == [] and sorted(stream.outcomes.acks) == everything
     (numbers,) = (await stored(kafka.settings, stream.keys)).values()
     # a batch is sent again before the next one is sent
-    assert list(dict.fromkeys(numbers)) == list(range(100))
+    assert list(dict.fromkeys(numbers)) == everything
 
 
 @pytest.mark.parametrize("codec", typing.get_args(Compression))
 @pytest.mark.parametrize("path", PATHS)
 async def test_every_codec_is_stored_by_kafka_and_read_back(
-    kafka: KafkaUnderTest, path: str, codec: Compression
+    kafka: KafkaUnderTest, started: Start, path: str, codec: Compression
 ) -> None:
-    publisher = path_publisher(kafka.settings, path, compression=codec)
-    await publisher.producer.start()
-    await publisher.start(TOPIC)
+    publisher = await started(kafka.settings, path, compression=codec)
     stream = Stream(publisher, keys=4, value=b'{"meterValue":"%s"}' % (b"12.5," * 40))
     stream.publish(400)
     # one record of 256 KiB: more than one lz4 block (64 KiB) in its frame
@@ -302,15 +327,13 @@ def forgetful_kafka() -> Iterator[KafkaUnderTest]:
 
 @pytest.mark.parametrize("path", PATHS)
 async def test_a_producer_the_broker_forgot_goes_on_with_its_records_stored_once(
-    forgetful_kafka: KafkaUnderTest, path: str
+    forgetful_kafka: KafkaUnderTest, started: Start, path: str
 ) -> None:
     # Kafka forgets an idempotent producer's state on a partition it has not written for
     # producer.id.expiration.ms (a day by default: a quiet partition); the producer's next
     # batch there carries a sequence the broker no longer has (Kafka accepts it, KIP-360)
     kafka = forgetful_kafka
-    publisher = path_publisher(kafka.settings, path, delivery_timeout=30)
-    await publisher.producer.start()
-    await publisher.start(TOPIC)
+    publisher = await started(kafka.settings, path, delivery_timeout=30)
     stream = Stream(publisher, keys=4)
     for _ in range(3):
         stream.publish(40)
@@ -331,11 +354,9 @@ AIOKAFKA_KEEPS_THE_GAP = pytest.mark.xfail(
 
 @pytest.mark.parametrize("path", ["csms", pytest.param("aiokafka", marks=AIOKAFKA_KEEPS_THE_GAP)])
 async def test_a_batch_refused_for_its_sequence_is_stored_under_a_new_producer_id(
-    kafka: KafkaUnderTest, path: str
+    kafka: KafkaUnderTest, started: Start, path: str
 ) -> None:
-    publisher = path_publisher(kafka.settings, path, delivery_timeout=30)
-    await publisher.producer.start()
-    await publisher.start(TOPIC)
+    publisher = await started(kafka.settings, path, delivery_timeout=30)
     stream = Stream(publisher, keys=1)
     (key,) = stream.keys
     tp = (TOPIC, partition_for(key, publisher.partitions(TOPIC)))

@@ -18,13 +18,14 @@ from aiokafka import TopicPartition
 
 from contracts.bus.broker import KafkaNode, LocalKafka
 from contracts.bus.publisher import Publisher, partition_for
+from tests.bus import test_wire
 from tests.bus.test_publisher import TOPIC
 from tests.bus.test_wire import (
     PATHS,
+    Start,
     Stream,
     assert_all_stored_once,
     assert_exactly_once_in_order,
-    path_publisher,
     stored,
 )
 from tests.support.kafka import KafkaUnderTest, local_kafka
@@ -33,12 +34,13 @@ from tests.support.kafka import KafkaUnderTest, local_kafka
 FENCING = {"broker.session.timeout.ms": "6000", "broker.heartbeat.interval.ms": "1000"}
 
 Cluster = tuple[LocalKafka, KafkaUnderTest]
+started = test_wire.started  # the fixture: started publishers, stopped after the test
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    with local_kafka(nodes=3, controllers="separate", overrides=FENCING) as started:
-        yield started
+    with local_kafka(nodes=3, controllers="separate", overrides=FENCING) as running:
+        yield running
 
 
 @pytest.fixture
@@ -53,13 +55,6 @@ def healthy(cluster: Cluster) -> Iterator[Cluster]:
     broker.wait_ready(180)
 
 
-async def _started(kafka: KafkaUnderTest, path: str, **timeouts: float) -> Publisher:
-    publisher = path_publisher(kafka.settings, path, **timeouts)
-    await publisher.producer.start()
-    await publisher.start(TOPIC)
-    return publisher
-
-
 def _leader(broker: LocalKafka, publisher: Publisher, key: bytes) -> KafkaNode:
     """The broker that leads ``key``'s partition, as the producer's metadata has it."""
     partition = partition_for(key, publisher.partitions(TOPIC))
@@ -70,9 +65,11 @@ def _leader(broker: LocalKafka, publisher: Publisher, key: bytes) -> KafkaNode:
 
 
 @pytest.mark.parametrize("path", PATHS)
-async def test_the_leader_killed_under_a_steady_stream(healthy: Cluster, path: str) -> None:
+async def test_the_leader_killed_under_a_steady_stream(
+    healthy: Cluster, started: Start, path: str
+) -> None:
     broker, kafka = healthy
-    publisher = await _started(kafka, path)
+    publisher = await started(kafka.settings, path)
     stream = Stream(publisher)
     stop = asyncio.Event()
     streaming = asyncio.create_task(stream.steady(stop))
@@ -92,10 +89,10 @@ async def test_the_leader_killed_under_a_steady_stream(healthy: Cluster, path: s
 
 @pytest.mark.parametrize("path", PATHS)
 async def test_a_leader_frozen_for_longer_than_the_request_timeout(
-    healthy: Cluster, path: str
+    healthy: Cluster, started: Start, path: str
 ) -> None:
     broker, kafka = healthy
-    publisher = await _started(kafka, path, request_timeout=5)
+    publisher = await started(kafka.settings, path, request_timeout=5)
     stream = Stream(publisher)
     stop = asyncio.Event()
     streaming = asyncio.create_task(stream.steady(stop))
@@ -119,10 +116,10 @@ DELIVERY_TIMEOUT = 30.0  # the own path's, shorter than the outage
 
 @pytest.mark.parametrize("path", PATHS)
 async def test_two_of_three_brokers_down_records_wait_or_fail_never_acked_unstored(
-    healthy: Cluster, path: str
+    healthy: Cluster, started: Start, path: str
 ) -> None:
     broker, kafka = healthy
-    publisher = await _started(kafka, path, delivery_timeout=DELIVERY_TIMEOUT)
+    publisher = await started(kafka.settings, path, delivery_timeout=DELIVERY_TIMEOUT)
     stream = Stream(publisher)
     stop = asyncio.Event()
     streaming = asyncio.create_task(stream.steady(stop, per_round=1))
