@@ -233,6 +233,7 @@ class Publisher:
                 batch.builder,
                 len(batch.callbacks),
                 functools.partial(self._done, slot, batch),
+                batch.opened_at,  # a batch that waited behind others has less time left
             )
             return
         self._ready.append((slot, batch))

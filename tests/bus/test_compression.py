@@ -8,7 +8,7 @@ import pytest
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatch
 
-from contracts.bus.compression import compress
+from contracts.bus.compression import compress, restamp
 from contracts.settings import Compression
 
 CODES = {"gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -47,3 +47,18 @@ def test_records_that_do_not_shrink_are_sent_as_they_are() -> None:
     plain = _batch([os.urandom(200)])
     assert compress(plain, "lz4") == plain
     assert compress(plain, "none") == plain
+
+
+@pytest.mark.parametrize("codec", ["lz4", "none"])
+def test_a_restamped_batch_has_the_new_producer_state_the_same_records_and_a_valid_crc(
+    codec: Compression,
+) -> None:
+    values = [b'{"action":"Heartbeat","n":%d}' % n for n in range(20)]
+    packed = compress(_batch(values), codec)
+
+    stamped = restamp(packed, 9001, 0, 0)
+
+    batch = DefaultRecordBatch(stamped)
+    assert batch.validate_crc()
+    assert (batch.producer_id, batch.producer_epoch, batch.base_sequence) == (9001, 0, 0)
+    assert len(stamped) == len(packed) and _records(stamped) == _records(packed)

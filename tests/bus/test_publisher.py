@@ -38,17 +38,19 @@ async def _read(kafka: KafkaUnderTest, keys: set[bytes], count: int) -> list[tup
 
 
 class Outcomes:
-    """``on_done`` callbacks of numbered records: how often each was called, and the errors."""
+    """``on_done`` callbacks of numbered records: how often each was called, which failed, why."""
 
     def __init__(self) -> None:
         self.acks: collections.Counter[int] = collections.Counter()
         self.errors: list[BaseException] = []
+        self.failed: set[int] = set()
 
     def __call__(self, n: int) -> Done:
         def on_done(exc: BaseException | None) -> None:
             self.acks[n] += 1
             if exc is not None:
                 self.errors.append(exc)
+                self.failed.add(n)
 
         return on_done
 
