@@ -79,7 +79,7 @@ class KafkaSettings:
     produce_path: Literal["csms", "aiokafka"] = setting(
         "csms",
         "How the gateway and workers write record batches: csms (one request per broker per "
-        "round, encoded by csms; about 60 % of aiokafka's CPU per request) or aiokafka "
+        "round, encoded by csms; about half of aiokafka's CPU per request on Kafka) or aiokafka "
         "(its send_batch). SASL always uses aiokafka",
         env="CSMS_KAFKA_PRODUCE_PATH",
     )
