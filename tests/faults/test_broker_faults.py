@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import time
 import uuid
 
@@ -29,7 +30,7 @@ from tests.faults.harness import (
     wait_in_sync,
 )
 from tests.support.gateway import GatewayProcess
-from tests.support.kafka import TEST_PARTITIONS
+from tests.support.kafka import TEST_PARTITIONS, KafkaUnderTest
 from tests.workers.processes import WorkerProcess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(420)]
@@ -37,6 +38,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(420)]
 STATIONS = 30
 WARMUP = 5.0  # seconds of load before the fault
 AFTER = 10.0  # seconds of load after the fault is healed
+ACK_TIMEOUT = 10.0  # CSMS_KAFKA_ACK_TIMEOUT (its default)
 
 
 async def _stations_on_busiest_leader(cluster: Cluster) -> tuple[int, list[str]]:
@@ -85,29 +87,72 @@ async def test_kill_9_of_the_leader_the_stations_write_to(
     )
 
 
+class FrozenLeaderStall(AssertionError):
+    """Calls refused for want of an ack while the partitions already had a live leader."""
+
+
+async def _until_moved(kafka: KafkaUnderTest, node: int, timeout: float) -> float | None:
+    """When metadata first shows no ocpp.events.v1 partition led by ``node`` (None: never)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # a metadata request may go to the frozen node
+            if node not in (await asyncio.wait_for(leaders(kafka), 3.0)).values():
+                return time.monotonic()
+        await asyncio.sleep(0.5)
+    return None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=FrozenLeaderStall,
+    reason="csms's produce path (contracts/bus/wire.py) gives a request to the frozen old "
+    "leader its full fixed 30 s request timeout, and the partition's next batches wait "
+    "behind it, although Kafka moved the leadership after about 10 s: calls made after the "
+    "move are refused (InternalError after CSMS_KAFKA_ACK_TIMEOUT) until the request times out",
+)
 async def test_one_broker_frozen_30_s(cluster: Cluster, record_property: object) -> None:
     target, names = await _stations_on_busiest_leader(cluster)
-    with GatewayProcess(cluster.kafka) as gateway:
+    with GatewayProcess(cluster.kafka, env={"CSMS_KAFKA_ACK_TIMEOUT": str(ACK_TIMEOUT)}) as gateway:
         async with steady_load(cluster.kafka, gateway, names, commands=True) as (fleet, cmds, _):
             await asyncio.sleep(WARMUP)
             cluster.node(target).freeze()
+            frozen = time.monotonic()
             try:
-                await asyncio.sleep(30.0)
+                moved = await _until_moved(cluster.kafka, target, timeout=28.0)
+                await asyncio.sleep(frozen + 30.0 - time.monotonic())
             finally:
                 cluster.node(target).thaw()
             thawed = time.monotonic()
             await wait_in_sync(cluster.kafka)
             await asyncio.sleep(AFTER)
         assert gateway.returncode() is None, gateway.output
+    assert moved is not None, f"Kafka did not move the leadership off node {target}"
     assert fleet.ledger.answered_between(thawed, time.monotonic()) > 0
+    # calls made once Kafka had moved the partitions (2 s for the gateway to learn of it),
+    # whose ack timeout ran out while the node was still frozen
+    after_move = [
+        c for c in fleet.ledger.calls if moved + 2.0 <= c.sent < thawed - ACK_TIMEOUT - 0.5
+    ]
+    refused = [c for c in after_move if c.kind == "error"]
     await verify(
         cluster.kafka,
         "SIGSTOP leader 30 s",
         fleet,
         cmds,
         record=record_property,  # type: ignore[arg-type]
-        extra={"frozen node": target},
+        extra={
+            "frozen node": target,
+            "leadership moved after (s)": round(moved - frozen, 1),
+            "calls made after the move, refused while frozen": f"{len(refused)} of "
+            f"{len(after_move)}",
+        },
     )
+    assert after_move, "Kafka moved the leadership too late to judge the calls made after it"
+    if refused:
+        raise FrozenLeaderStall(
+            f"{len(refused)} of {len(after_move)} calls made after Kafka moved the leadership "
+            f"off the frozen node were refused ({refused[0].error_code})"
+        )
 
 
 async def test_rolling_restart_of_all_three_with_commands_and_authorize(
