@@ -53,10 +53,12 @@ from tests.support.records import Collector
 
 __all__ = [
     "Commands",
+    "CommandsNotEndedOnce",
     "Fleet",
     "Ledger",
     "Probe",
     "Report",
+    "authorize_stall",
     "leaders",
     "longest_stall",
     "station_ids",
@@ -127,6 +129,12 @@ def longest_stall(calls: Sequence[Call], until: float) -> float:
         points = [start, *inside, end]
         longest = max(longest, *(b - a for a, b in itertools.pairwise(points)))
     return longest
+
+
+def authorize_stall(fleet: Fleet) -> float:
+    """:func:`longest_stall` of the fleet's Authorize calls alone (the worker's answers)."""
+    calls = [c for c in fleet.ledger.calls if c.action == "Authorize"]
+    return longest_stall(calls, fleet.ledger.stopped_at or time.monotonic())
 
 
 # ---------------------------------------------------------------------------------- stations
@@ -306,21 +314,25 @@ class Fleet:
 
 
 class Commands:
-    """GetConfiguration commands to connected stations, every ``period`` seconds."""
+    """GetConfiguration commands to connected stations, one every ``period`` seconds.
+
+    Written the way a downstream service writes them, with an idempotent Kafka
+    producer of the test's own; a write not acknowledged within ``WRITE_TIMEOUT``
+    is counted as refused, and the next write gets a new producer.
+    """
+
+    WRITE_TIMEOUT = 10.0
 
     def __init__(self, kafka: KafkaUnderTest, fleet: Fleet, period: float = 0.5) -> None:
         self.kafka = kafka
         self.fleet = fleet
         self.period = period
         self.written: dict[str, float] = {}  # command id: when Kafka acknowledged it
-        self.refused = 0  # writes Kafka did not acknowledge (the test's producer gave up)
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=True
-        )
+        self.refused = 0  # writes Kafka did not acknowledge in time
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def _write(self, station: str) -> None:
+    async def _write(self, producer: AIOKafkaProducer, station: str) -> None:
         command = StationCommand(
             command_id=str(uuid.uuid4()),
             station_id=station,
@@ -330,41 +342,49 @@ class Commands:
             source="/tests/faults",
             payload=msgspec.Raw(b"{}"),
         )
-        try:
-            await self._producer.send_and_wait(
-                COMMANDS.name,
-                encode_command(command),
-                key=record_key(station),
-                headers=command_headers(command),
-            )
-        except Exception:  # counted: a command never written has no result
-            self.refused += 1
-        else:
-            self.written[command.command_id] = time.monotonic()
+        await producer.send_and_wait(
+            COMMANDS.name,
+            encode_command(command),
+            key=record_key(station),
+            headers=command_headers(command),
+        )
+        self.written[command.command_id] = time.monotonic()
 
     async def _run(self) -> None:
         rng = random.Random(0)
-        writes: set[asyncio.Task[None]] = set()
+        producer: AIOKafkaProducer | None = None
         while not self._stopping.is_set():
             connected = self.fleet.connected()
             if connected:
-                task = asyncio.create_task(self._write(rng.choice(connected)))
-                writes.add(task)
-                task.add_done_callback(writes.discard)
+                try:
+                    async with asyncio.timeout(self.WRITE_TIMEOUT):
+                        if producer is None:
+                            producer = AIOKafkaProducer(
+                                bootstrap_servers=self.kafka.bootstrap,
+                                acks="all",
+                                enable_idempotence=True,
+                            )
+                            await producer.start()
+                        await self._write(producer, rng.choice(connected))
+                except Exception:  # counted: a command never written has no result
+                    self.refused += 1
+                    if producer is not None:
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(producer.stop(), 5.0)
+                    producer = None
             await _sleep_unless(self._stopping, self.period)
-        await asyncio.gather(*writes)
+        if producer is not None:
+            await producer.stop()
 
     async def start(self) -> Commands:
-        await self._producer.start()
         self._task = asyncio.create_task(self._run())
         return self
 
     async def stop(self) -> None:
-        """Write no more; return once every write under way is acknowledged or refused."""
+        """Write no more; return once the write under way is acknowledged or refused."""
         self._stopping.set()
         if self._task is not None:
             await self._task
-        await self._producer.stop()
 
 
 # ---------------------------------------------------------------------------------- the probe
@@ -456,6 +476,10 @@ async def wait_in_sync(
 # ---------------------------------------------------------------------------------- checks
 
 
+class CommandsNotEndedOnce(AssertionError):
+    """A command written to ocpp.commands.v1 ended in no result, or in more than one."""
+
+
 @dataclasses.dataclass
 class Report:
     """What a fault test counted; :meth:`lines` is what it prints."""
@@ -473,6 +497,7 @@ class Report:
     longest_stall: float
     longest_call: float  # the longest a single call waited for its answer
     commands_written: int = 0
+    commands_refused: int = 0  # writes Kafka did not acknowledge (they need no result)
     command_results: dict[str, int] = dataclasses.field(default_factory=dict)
     commands_without_one_result: int = 0
     reconnects: int = 0
@@ -490,9 +515,10 @@ class Report:
             f"[{self.fault}] longest stall {self.longest_stall:.2f} s, "
             f"longest call {self.longest_call:.2f} s",
         ]
-        if self.commands_written:
+        if self.commands_written or self.commands_refused:
             lines.append(
-                f"[{self.fault}] commands written {self.commands_written}: results "
+                f"[{self.fault}] commands written {self.commands_written} (refused "
+                f"{self.commands_refused}): results "
                 f"{results or 'none'}; without exactly one result "
                 f"{self.commands_without_one_result}"
             )
@@ -534,6 +560,7 @@ async def verify(
         found = on_topic()
     results: collections.Counter[str] = collections.Counter()
     per_command: collections.Counter[str] = collections.Counter()
+    endings: dict[str, list[str]] = collections.defaultdict(list)
     if commands is not None:
         async with Collector(kafka, COMMAND_RESULTS.name, from_beginning=True) as collected:
             written = set(commands.written)
@@ -555,6 +582,7 @@ async def verify(
                 r = decode_command_result(x.value)
                 if r.command_id in written:
                     results[r.status] += 1
+                    endings[r.command_id].append(r.status)
     errored = {(c.station, c.message_id) for c in ledger.calls if c.kind == "error"}
     report = Report(
         fault=fault,
@@ -572,6 +600,7 @@ async def verify(
             (c.answered - c.sent for c in ledger.calls if c.answered is not None), default=0.0
         ),
         commands_written=len(commands.written) if commands else 0,
+        commands_refused=commands.refused if commands else 0,
         command_results=dict(results),
         commands_without_one_result=(
             sum(1 for c in commands.written if per_command[c] != 1) if commands else 0
@@ -594,9 +623,12 @@ async def verify(
         f"{[k for k, n in found.items() if n > 1][:5]}"
     )
     assert report.strays == 0, f"answers no station asked for: {ledger.strays[:5]}"
-    assert report.commands_without_one_result == 0, (
-        f"{report.commands_without_one_result} commands without exactly one result"
-    )
+    if report.commands_without_one_result:
+        assert commands is not None
+        wrong = [(c, endings.get(c, [])) for c in commands.written if per_command[c] != 1]
+        raise CommandsNotEndedOnce(
+            f"{len(wrong)} commands without exactly one result, e.g. {wrong[:3]}"
+        )
     return report
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import time
 import uuid
 
@@ -23,6 +24,8 @@ import pytest
 from tests.faults.conftest import Cluster
 from tests.faults.harness import (
     WITH_AUTHORIZE,
+    CommandsNotEndedOnce,
+    authorize_stall,
     leaders,
     station_ids,
     steady_load,
@@ -38,7 +41,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(420)]
 STATIONS = 30
 WARMUP = 5.0  # seconds of load before the fault
 AFTER = 10.0  # seconds of load after the fault is healed
-ACK_TIMEOUT = 10.0  # CSMS_KAFKA_ACK_TIMEOUT (its default)
 
 
 async def _stations_on_busiest_leader(cluster: Cluster) -> tuple[int, list[str]]:
@@ -91,14 +93,19 @@ class FrozenLeaderStall(AssertionError):
     """Calls refused for want of an ack while the partitions already had a live leader."""
 
 
-async def _until_moved(kafka: KafkaUnderTest, node: int, timeout: float) -> float | None:
-    """When metadata first shows no ocpp.events.v1 partition led by ``node`` (None: never)."""
+async def _until_moved(cluster: Cluster, node: int, timeout: float) -> float | None:
+    """When metadata first shows no ocpp.events.v1 partition led by ``node`` (None: never).
+
+    Asked of the other nodes only: a request to the frozen one would wait for its thaw.
+    """
+    others = ",".join(f"127.0.0.1:{n.port}" for n in cluster.broker.brokers if n.node_id != node)
+    via = KafkaUnderTest("local", dataclasses.replace(cluster.kafka.settings, bootstrap=others))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):  # a metadata request may go to the frozen node
-            if node not in (await asyncio.wait_for(leaders(kafka), 3.0)).values():
+        with contextlib.suppress(Exception):  # the admin client may still pick the frozen node
+            if node not in (await asyncio.wait_for(leaders(via), 2.0)).values():
                 return time.monotonic()
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.25)
     return None
 
 
@@ -107,18 +114,18 @@ async def _until_moved(kafka: KafkaUnderTest, node: int, timeout: float) -> floa
     raises=FrozenLeaderStall,
     reason="csms's produce path (contracts/bus/wire.py) gives a request to the frozen old "
     "leader its full fixed 30 s request timeout, and the partition's next batches wait "
-    "behind it, although Kafka moved the leadership after about 10 s: calls made after the "
-    "move are refused (InternalError after CSMS_KAFKA_ACK_TIMEOUT) until the request times out",
+    "behind it, although Kafka moved the leadership after about 10 s: no call made after the "
+    "move is answered until that request times out, about when the node is thawed",
 )
 async def test_one_broker_frozen_30_s(cluster: Cluster, record_property: object) -> None:
     target, names = await _stations_on_busiest_leader(cluster)
-    with GatewayProcess(cluster.kafka, env={"CSMS_KAFKA_ACK_TIMEOUT": str(ACK_TIMEOUT)}) as gateway:
+    with GatewayProcess(cluster.kafka) as gateway:
         async with steady_load(cluster.kafka, gateway, names, commands=True) as (fleet, cmds, _):
             await asyncio.sleep(WARMUP)
             cluster.node(target).freeze()
             frozen = time.monotonic()
             try:
-                moved = await _until_moved(cluster.kafka, target, timeout=28.0)
+                moved = await _until_moved(cluster, target, timeout=26.0)
                 await asyncio.sleep(frozen + 30.0 - time.monotonic())
             finally:
                 cluster.node(target).thaw()
@@ -128,12 +135,11 @@ async def test_one_broker_frozen_30_s(cluster: Cluster, record_property: object)
         assert gateway.returncode() is None, gateway.output
     assert moved is not None, f"Kafka did not move the leadership off node {target}"
     assert fleet.ledger.answered_between(thawed, time.monotonic()) > 0
-    # calls made once Kafka had moved the partitions (2 s for the gateway to learn of it),
-    # whose ack timeout ran out while the node was still frozen
-    after_move = [
-        c for c in fleet.ledger.calls if moved + 2.0 <= c.sent < thawed - ACK_TIMEOUT - 0.5
-    ]
-    refused = [c for c in after_move if c.kind == "error"]
+    # once Kafka moved the partitions (1 s for the gateway to learn of it), calls are answered
+    # again before the node is thawed (1 s before: the request the gateway sent the frozen
+    # node times out about then)
+    after_move = fleet.ledger.answered_within(moved + 1.0, thawed - 1.0)
+    refused = [c for c in fleet.ledger.calls if moved + 1.0 <= c.sent and c.kind == "error"]
     await verify(
         cluster.kafka,
         "SIGSTOP leader 30 s",
@@ -143,15 +149,16 @@ async def test_one_broker_frozen_30_s(cluster: Cluster, record_property: object)
         extra={
             "frozen node": target,
             "leadership moved after (s)": round(moved - frozen, 1),
-            "calls made after the move, refused while frozen": f"{len(refused)} of "
-            f"{len(after_move)}",
+            "calls made after the move and answered while frozen": after_move,
+            "calls made after the move and refused": len(refused),
         },
     )
-    assert after_move, "Kafka moved the leadership too late to judge the calls made after it"
-    if refused:
+    assert moved < thawed - 3.0, "Kafka moved the leadership too late to judge"
+    if not after_move:
         raise FrozenLeaderStall(
-            f"{len(refused)} of {len(after_move)} calls made after Kafka moved the leadership "
-            f"off the frozen node were refused ({refused[0].error_code})"
+            f"no call made after Kafka moved the leadership off the frozen node "
+            f"({moved - frozen:.1f} s into the freeze) was answered before the thaw; "
+            f"{len(refused)} were refused"
         )
 
 
@@ -193,11 +200,21 @@ async def test_rolling_restart_of_all_three_with_commands_and_authorize(
                 started, ended, "Authorize"
             ),
             "commands written during the restarts": len(written_during),
+            "longest Authorize stall (s)": round(authorize_stall(fleet), 2),
         },
     )
     assert report.command_results.get("completed", 0) > 0
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=CommandsNotEndedOnce,
+    reason="gateway/offline.py: commands still within CSMS_OFFLINE_GRACE when Kafka went down "
+    "are decided when it returns, by whether the station's current connection got them; the "
+    "stations reconnected meanwhile (their websocket pings go unanswered while the gateway, "
+    "backpressured, reads no socket), so commands their previous connection completed also "
+    "end station_offline",
+)
 async def test_whole_cluster_down_60_s_cases_22_23_29(
     cluster: Cluster, record_property: object
 ) -> None:

@@ -18,7 +18,13 @@ import uuid
 import pytest
 
 from tests.faults.conftest import Cluster
-from tests.faults.harness import WITH_AUTHORIZE, station_ids, steady_load, verify
+from tests.faults.harness import (
+    WITH_AUTHORIZE,
+    authorize_stall,
+    station_ids,
+    steady_load,
+    verify,
+)
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import TEST_PARTITIONS
 from tests.support.processes import wait_until
@@ -72,6 +78,7 @@ async def test_worker_killed_during_a_rebalance(cluster: Cluster, record_propert
         record=record_property,  # type: ignore[arg-type]
         extra={
             "Authorize answered": len(fleet.ledger.results("Authorize")),
+            "longest Authorize stall (s)": round(authorize_stall(fleet), 2),
             "Authorize refused (fallback)": sum(
                 1 for c in fleet.ledger.calls if c.action == "Authorize" and c.kind == "error"
             ),
