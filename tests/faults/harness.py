@@ -35,8 +35,8 @@ import msgspec
 import orjson
 import websockets
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
-from contracts.bus.clients import admin_client
 from contracts.bus.publisher import partition_for
 from contracts.envelopes import (
     StationCommand,
@@ -317,8 +317,8 @@ class Commands:
     """GetConfiguration commands to connected stations, one every ``period`` seconds.
 
     Written the way a downstream service writes them, with an idempotent Kafka
-    producer of the test's own; a write not acknowledged within ``WRITE_TIMEOUT``
-    is counted as refused, and the next write gets a new producer.
+    producer of the test's own; a write it gives up (its request timeout is
+    ``WRITE_TIMEOUT``) is counted as refused, and the next one gets a new producer.
     """
 
     WRITE_TIMEOUT = 10.0
@@ -357,20 +357,20 @@ class Commands:
             connected = self.fleet.connected()
             if connected:
                 try:
-                    async with asyncio.timeout(self.WRITE_TIMEOUT):
-                        if producer is None:
-                            producer = AIOKafkaProducer(
-                                bootstrap_servers=self.kafka.bootstrap,
-                                acks="all",
-                                enable_idempotence=True,
-                            )
-                            await producer.start()
-                        await self._write(producer, rng.choice(connected))
+                    if producer is None:
+                        producer = AIOKafkaProducer(
+                            bootstrap_servers=self.kafka.bootstrap,
+                            acks="all",
+                            enable_idempotence=True,
+                            request_timeout_ms=int(self.WRITE_TIMEOUT * 1000),
+                        )
+                        await producer.start()
+                    await self._write(producer, rng.choice(connected))
                 except Exception:  # counted: a command never written has no result
                     self.refused += 1
                     if producer is not None:
                         with contextlib.suppress(Exception):
-                            await asyncio.wait_for(producer.stop(), 5.0)
+                            await producer.stop()
                     producer = None
             await _sleep_unless(self._stopping, self.period)
         if producer is not None:
@@ -442,19 +442,26 @@ class Probe:
 # ---------------------------------------------------------------------------------- the cluster
 
 
-async def _describe(kafka: KafkaUnderTest, topic: str) -> list[dict[str, Any]]:
-    admin = admin_client(kafka.settings, f"faults-{uuid.uuid4().hex[:6]}")
-    await admin.start()
+async def _describe(kafka: KafkaUnderTest, topic: str, timeout: float) -> list[dict[str, Any]]:
+    """The topic's partitions as the metadata has them; an admin request waits ``timeout``."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap,
+        client_id=f"faults-{uuid.uuid4().hex[:6]}",
+        request_timeout_ms=int(timeout * 1000),
+    )
     try:
+        await admin.start()
         (described,) = await admin.describe_topics([topic])
         return list(described["partitions"])
     finally:
         await admin.close()
 
 
-async def leaders(kafka: KafkaUnderTest, topic: str = EVENTS.name) -> dict[int, int]:
-    """Partition number: the node id of its leader."""
-    return {p["partition"]: p["leader"] for p in await _describe(kafka, topic)}
+async def leaders(
+    kafka: KafkaUnderTest, topic: str = EVENTS.name, timeout: float = 10.0
+) -> dict[int, int]:
+    """Partition number: the node id of its leader; raises a KafkaError after ``timeout``."""
+    return {p["partition"]: p["leader"] for p in await _describe(kafka, topic, timeout)}
 
 
 async def wait_in_sync(
@@ -467,7 +474,7 @@ async def wait_in_sync(
     async with asyncio.timeout(timeout):
         while True:
             with contextlib.suppress(Exception):
-                described = [p for t in topics for p in await _describe(kafka, t)]
+                described = [p for t in topics for p in await _describe(kafka, t, 5.0)]
                 if all(p["leader"] >= 0 and len(p["isr"]) >= replicas for p in described):
                     return
             await asyncio.sleep(0.5)

@@ -103,7 +103,7 @@ async def _until_moved(cluster: Cluster, node: int, timeout: float) -> float | N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):  # the admin client may still pick the frozen node
-            if node not in (await asyncio.wait_for(leaders(via), 2.0)).values():
+            if node not in (await leaders(via, timeout=2.0)).values():
                 return time.monotonic()
         await asyncio.sleep(0.25)
     return None
