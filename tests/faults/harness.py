@@ -57,6 +57,7 @@ __all__ = [
     "Fleet",
     "Ledger",
     "Probe",
+    "Recorder",
     "Report",
     "authorize_stall",
     "leaders",
@@ -253,7 +254,9 @@ class _Station:
                 frame = orjson.loads(message)
                 if frame[0] == 2:  # the gateway's call: a command
                     self.fleet.ledger.commands_answered += 1
-                    answer = {"configurationKey": []} if frame[2] == "GetConfiguration" else {}
+                    answer: dict[str, Any] = (
+                        {"configurationKey": []} if frame[2] == "GetConfiguration" else {}
+                    )
                     await ws.send(orjson.dumps([3, frame[1], answer]).decode())
                 else:
                     self._answered(frame)
@@ -483,6 +486,9 @@ async def wait_in_sync(
 # ---------------------------------------------------------------------------------- checks
 
 
+Recorder = Callable[[str, object], None]  # pytest's record_property
+
+
 class CommandsNotEndedOnce(AssertionError):
     """A command written to ocpp.commands.v1 ended in no result, or in more than one."""
 
@@ -539,7 +545,7 @@ async def verify(
     fleet: Fleet,
     commands: Commands | None = None,
     *,
-    record: Callable[[str, object], None] | None = None,
+    record: Recorder | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Report:
     """Read the topics back, print the counts, then assert what every fault test asserts."""

@@ -25,6 +25,7 @@ from tests.faults.conftest import Cluster
 from tests.faults.harness import (
     WITH_AUTHORIZE,
     CommandsNotEndedOnce,
+    Recorder,
     authorize_stall,
     leaders,
     station_ids,
@@ -59,7 +60,7 @@ async def _restart(cluster: Cluster, node_id: int) -> None:
 
 
 async def test_kill_9_of_the_leader_the_stations_write_to(
-    cluster: Cluster, record_property: object
+    cluster: Cluster, record_property: Recorder
 ) -> None:
     target, names = await _stations_on_busiest_leader(cluster)
     with GatewayProcess(cluster.kafka) as gateway:
@@ -84,7 +85,7 @@ async def test_kill_9_of_the_leader_the_stations_write_to(
         "kill -9 leader",
         fleet,
         cmds,
-        record=record_property,  # type: ignore[arg-type]
+        record=record_property,
         extra={"killed node": target},
     )
 
@@ -117,7 +118,7 @@ async def _until_moved(cluster: Cluster, node: int, timeout: float) -> float | N
     "behind it, although Kafka moved the leadership after about 10 s: no call made after the "
     "move is answered until that request times out, about when the node is thawed",
 )
-async def test_one_broker_frozen_30_s(cluster: Cluster, record_property: object) -> None:
+async def test_one_broker_frozen_30_s(cluster: Cluster, record_property: Recorder) -> None:
     target, names = await _stations_on_busiest_leader(cluster)
     with GatewayProcess(cluster.kafka) as gateway:
         async with steady_load(cluster.kafka, gateway, names, commands=True) as (fleet, cmds, _):
@@ -145,7 +146,7 @@ async def test_one_broker_frozen_30_s(cluster: Cluster, record_property: object)
         "SIGSTOP leader 30 s",
         fleet,
         cmds,
-        record=record_property,  # type: ignore[arg-type]
+        record=record_property,
         extra={
             "frozen node": target,
             "leadership moved after (s)": round(moved - frozen, 1),
@@ -163,7 +164,7 @@ async def test_one_broker_frozen_30_s(cluster: Cluster, record_property: object)
 
 
 async def test_rolling_restart_of_all_three_with_commands_and_authorize(
-    cluster: Cluster, record_property: object
+    cluster: Cluster, record_property: Recorder
 ) -> None:
     names = station_ids(STATIONS, TEST_PARTITIONS)
     group = f"faults-sessions-{uuid.uuid4().hex[:6]}"
@@ -193,7 +194,7 @@ async def test_rolling_restart_of_all_three_with_commands_and_authorize(
         "rolling restart",
         fleet,
         cmds,
-        record=record_property,  # type: ignore[arg-type]
+        record=record_property,
         extra={
             "restarts took (s)": round(ended - started, 1),
             "Authorize answered during the restarts": fleet.ledger.answered_between(
@@ -216,7 +217,7 @@ async def test_rolling_restart_of_all_three_with_commands_and_authorize(
     "end station_offline",
 )
 async def test_whole_cluster_down_60_s_cases_22_23_29(
-    cluster: Cluster, record_property: object
+    cluster: Cluster, record_property: Recorder
 ) -> None:
     """RELIABILITY cases 22, 23 and 29 on three nodes, all killed for 60 s."""
     names = station_ids(STATIONS, TEST_PARTITIONS)
@@ -258,7 +259,7 @@ async def test_whole_cluster_down_60_s_cases_22_23_29(
         "cluster down 60 s",
         fleet,
         cmds,
-        record=record_property,  # type: ignore[arg-type]
+        record=record_property,
         extra={
             "down until ready again (s)": round(back - down, 1),
             "samples unready during the outage": sum(1 for s in outage if s.ready != 200),

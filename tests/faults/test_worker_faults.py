@@ -20,6 +20,7 @@ import pytest
 from tests.faults.conftest import Cluster
 from tests.faults.harness import (
     WITH_AUTHORIZE,
+    Recorder,
     authorize_stall,
     station_ids,
     steady_load,
@@ -36,7 +37,9 @@ RELEASED = '"msg":"worker.partitions_released"'
 ASSIGNED = '"msg":"worker.partitions_assigned"'
 
 
-async def test_worker_killed_during_a_rebalance(cluster: Cluster, record_property: object) -> None:
+async def test_worker_killed_during_a_rebalance(
+    cluster: Cluster, record_property: Recorder
+) -> None:
     names = station_ids(30, TEST_PARTITIONS)
     group = f"faults-sessions-{uuid.uuid4().hex[:6]}"
     env = {"CSMS_ALLOW_UNKNOWN_ID_TOKENS": "true"}
@@ -75,7 +78,7 @@ async def test_worker_killed_during_a_rebalance(cluster: Cluster, record_propert
         "worker killed in a rebalance",
         fleet,
         cmds,
-        record=record_property,  # type: ignore[arg-type]
+        record=record_property,
         extra={
             "Authorize answered": len(fleet.ledger.results("Authorize")),
             "longest Authorize stall (s)": round(authorize_stall(fleet), 2),
