@@ -4,7 +4,14 @@ Starts, as separate processes: a local Apache Kafka node (unless ``--kafka`` nam
 a cluster; see ``csms broker``), the topics, the gateway, and every worker registered in the
 ``csms.workers`` entry-point group (``csms worker NAME``). Ctrl-C or SIGTERM
 stops them together, in reverse order: the gateway drains first, the broker
-goes last. If any of them dies, the others are stopped and ``csms up`` exits 1.
+goes last.
+
+A worker that exits is started again (:class:`Restarts` says when), as a
+static member of its group under the same instance name, so it takes its
+partitions back without waiting for the group to notice the dead one; its
+replies wait meanwhile (the gateway answers calls past their deadline
+itself). A worker that keeps failing at once, or the gateway exiting, stops
+everything and ``csms up`` exits 1.
 
 By default it accepts unknown stations and unknown id tokens (development mode,
 said in the banner); ``--auth basic`` requires stations registered with
@@ -33,6 +40,48 @@ from contracts.settings import KafkaSettings, environment, load
 __all__ = ["command"]
 
 WORKERS_GROUP = "csms.workers"
+
+
+class Restarts:
+    """When to start an exited worker again: with a back-off, and not forever if it fails at once.
+
+    A run shorter than ``steady`` seconds counts as a failure at once; after
+    ``limit`` of them in a row :meth:`exited` returns None (give up). The delay
+    doubles from ``first`` up to ``longest`` with each failure in a row; a run
+    of ``steady`` seconds or more starts the count again.
+    """
+
+    def __init__(
+        self, *, first: float = 1.0, longest: float = 30.0, steady: float = 60.0, limit: int = 5
+    ) -> None:
+        self.first, self.longest, self.steady, self.limit = first, longest, steady, limit
+        self.in_a_row = 0
+
+    def exited(self, ran_for: float) -> float | None:
+        """The seconds to wait before the next start, or None to give up."""
+        self.in_a_row = 1 if ran_for >= self.steady else self.in_a_row + 1
+        if self.in_a_row > self.limit:
+            return None
+        return float(min(self.first * 2 ** (self.in_a_row - 1), self.longest))
+
+
+class _Service:
+    """One process of ``csms up``: how to start it, the one running, its restarts."""
+
+    def __init__(self, name: str, argv: list[str], port: int, env: dict[str, str]) -> None:
+        self.name, self.argv, self.port, self.env = name, argv, port, env
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.restarts = Restarts()
+        self.restart_at: float | None = None  # exited: when to start it again
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        return self.process
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -81,9 +130,10 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> b
     return False
 
 
-def _stop(processes: list[tuple[str, subprocess.Popen[bytes]]], timeout: float = 30.0) -> None:
-    for _, process in reversed(processes):
-        if process.poll() is None:
+def _stop(services: list[_Service], timeout: float = 30.0) -> None:
+    for service in reversed(services):
+        process = service.process
+        if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout)
@@ -113,7 +163,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"csms up: {exc}", file=sys.stderr)
             return 1
         kafka = broker.kafka_settings()
-    processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+    services: list[_Service] = []
     try:
         asyncio.run(create_topics(TopicSettings(kafka=kafka, partitions=args.partitions)))
         env = dict(os.environ)
@@ -126,37 +176,24 @@ def _run(args: argparse.Namespace) -> int:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        services = [
-            (
-                "gateway",
-                [
-                    _csms(),
-                    "gateway",
-                    "--port",
-                    str(args.port),
-                    "--status-port",
-                    str(args.status_port),
-                ],
-                args.status_port,
-            )
-        ]
+        gateway = [_csms(), "gateway", "--port", str(args.port)]
+        gateway += ["--status-port", str(args.status_port)]
+        services.append(_Service("gateway", gateway, args.status_port, env))
         for offset, name in enumerate(sorted(ep.name for ep in entry_points(group=WORKERS_GROUP))):
             port = args.status_port + 1 + offset
-            services.append(
-                (f"worker {name}", [_csms(), "worker", name, "--status-port", str(port)], port)
-            )
-        for name, argv, _ in services:
-            processes.append(
-                (
-                    name,
-                    subprocess.Popen(
-                        argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True
-                    ),
-                )
-            )
-        for (name, process), (_, _, port) in zip(processes, services, strict=True):
-            if not _wait_ready(f"http://127.0.0.1:{port}/readyz", process, 60):
-                print(f"csms up: {name} did not become ready", file=sys.stderr)
+            worker_env = env | {
+                # the same member of the group across restarts: its partitions come back at once
+                "CSMS_INSTANCE": f"up-{name}",
+                "CSMS_WORKER_STATIC_MEMBERSHIP": "true",
+            }
+            argv = [_csms(), "worker", name, "--status-port", str(port)]
+            services.append(_Service(f"worker {name}", argv, port, worker_env))
+        for service in services:
+            service.start()
+        for service in services:
+            assert service.process is not None
+            if not _wait_ready(f"http://127.0.0.1:{service.port}/readyz", service.process, 60):
+                print(f"csms up: {service.name} did not become ready", file=sys.stderr)
                 return 1
         print(
             "\n"
@@ -179,25 +216,52 @@ def _run(args: argparse.Namespace) -> int:
             f"         status: http://127.0.0.1:{args.status_port}/metrics, /healthz, /readyz\n"
             f"         watch events: csms tail ocpp.events.v1 --bootstrap {kafka.bootstrap}\n"
             "         running: "
-            + ", ".join(name for name, _ in processes)
+            + ", ".join(service.name for service in services)
             + " (Ctrl-C stops all)\n",
             flush=True,
         )
         while not stopping:
-            for name, process in processes:
-                if process.poll() is not None:
-                    print(
-                        f"csms up: {name} exited with {process.returncode}; stopping",
-                        file=sys.stderr,
-                    )
+            for service in services:
+                if not _supervise(service):
                     return 1
             time.sleep(0.2)
         print("csms up: stopping", flush=True)
         return 0
     finally:
-        _stop(processes)
+        _stop(services)
         if broker is not None:
             broker.stop()
+
+
+def _supervise(service: _Service) -> bool:
+    """Start an exited worker again when its back-off is over; False: stop everything."""
+    process = service.process
+    assert process is not None
+    now = time.monotonic()
+    if service.restart_at is not None:
+        if now >= service.restart_at:
+            service.start()
+            print(f"csms up: {service.name} started again", file=sys.stderr, flush=True)
+        return True
+    if process.poll() is None:
+        return True
+    delay = None if service.name == "gateway" else service.restarts.exited(now - service.started_at)
+    if delay is None:
+        print(
+            f"csms up: {service.name} exited with {process.returncode}"
+            + ("" if service.name == "gateway" else f" ({service.restarts.in_a_row - 1} in a row)")
+            + "; stopping",
+            file=sys.stderr,
+        )
+        return False
+    print(
+        f"csms up: {service.name} exited with {process.returncode}; starting it again in "
+        f"{delay:g} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    service.restart_at = now + delay
+    return True
 
 
 command = Command(

@@ -24,15 +24,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Iterable
 
 import msgspec
 from aiokafka import TopicPartition
-from aiokafka.admin import NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from contracts.bus.clients import admin_client, consumer
 from contracts.settings import KafkaSettings
+from contracts.topics import EVENTS
 from workers.runtime.partition import CheckpointValue
 
 __all__ = [
@@ -77,11 +79,24 @@ async def ensure_changelog(
     *,
     replication_factor: int,
     compaction_lag: float,
+    wait: float,
 ) -> None:
-    """Create the changelog when missing; refuse one with fewer partitions than the events."""
+    """Create the changelog when missing and wait until every partition has a leader.
+
+    ``replication_factor`` 0 takes ocpp.events.v1's; ``min.insync.replicas`` is
+    one less, at least 1 and at most 2. Kafka answers CreateTopics before every
+    broker knows the new topic, so the metadata is asked again until it lists
+    ``partitions`` partitions, each with a leader, for at most ``wait`` seconds.
+
+    Raises :class:`UnusableTopics` for a changelog with fewer partitions than the
+    events, ``KafkaError`` when a leader is still missing after ``wait`` (Kafka is
+    not there yet: the caller retries the start).
+    """
     admin = admin_client(kafka, f"{topic}-admin")
     await admin.start()
     try:
+        if replication_factor <= 0:
+            replication_factor = await _replicas_of(admin, EVENTS.name)
         response = await admin.create_topics(
             [
                 NewTopic(
@@ -91,24 +106,66 @@ async def ensure_changelog(
                     topic_configs={
                         "cleanup.policy": "compact",
                         "min.compaction.lag.ms": str(int(compaction_lag * 1000)),
+                        "min.insync.replicas": str(min_insync_replicas(replication_factor)),
                     },
                 )
             ]
         )
         for name, code, message in (e[:3] for e in response.topic_errors):
             if code == 0:
-                log.info("changelog.created", extra={"topic": name, "partitions": partitions})
+                log.info(
+                    "changelog.created",
+                    extra={
+                        "topic": name,
+                        "partitions": partitions,
+                        "replication_factor": replication_factor,
+                    },
+                )
             elif code != TOPIC_ALREADY_EXISTS:
                 raise KafkaError(f"creating {name} failed: error {code} {message or ''}".strip())
-        described = await admin.describe_topics([topic])
+        found = await _wait_for_leaders(admin, topic, partitions, wait)
     finally:
         await admin.close()
-    found = len(described[0]["partitions"])
     if found < partitions:
         raise UnusableTopics(
             f"{topic} has {found} partitions, ocpp.events.v1 has {partitions}: add partitions "
             "to the changelog (kafka-topics --alter) before starting the worker"
         )
+
+
+def min_insync_replicas(replication_factor: int) -> int:
+    """One replica may be lost without refusing writes: 1 for 1 or 2 replicas, 2 from 3 up."""
+    return max(1, min(2, replication_factor - 1))
+
+
+async def _replicas_of(admin: AIOKafkaAdminClient, topic: str) -> int:
+    described = await admin.describe_topics([topic])
+    partitions = described[0]["partitions"] if described else []
+    if not partitions:
+        raise KafkaError(f"{topic} is not known to the cluster yet")
+    return len(partitions[0]["replicas"])
+
+
+async def _wait_for_leaders(
+    admin: AIOKafkaAdminClient, topic: str, expected: int, wait: float
+) -> int:
+    """How many partitions ``topic`` has, once the cluster lists it with a leader for each.
+
+    A new topic appears in a broker's metadata with all its partitions at once,
+    so a topic listed at all has its final count. KafkaError after ``wait`` seconds.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        described = await admin.describe_topics([topic])
+        partitions = described[0]["partitions"] if described else []
+        led = [p for p in partitions if p["leader"] >= 0]
+        if partitions and len(led) == len(partitions):
+            return len(partitions)
+        if time.monotonic() > deadline:
+            raise KafkaError(
+                f"{topic}: {len(led)} of {expected} partitions have a leader after {wait:g} s"
+            )
+        await asyncio.sleep(0.2)
 
 
 async def read_changelog(
@@ -121,8 +178,11 @@ async def read_changelog(
 ) -> dict[int, Restored]:
     """Read the changelog ``partitions`` to their end; their states as of their last checkpoint.
 
-    The end is the high watermark of fetch responses (not ListOffsets, which
-    the embedded broker answers wrongly after batched produces).
+    The end is the partitions' end offsets when the read starts (nobody writes
+    to a partition while its next owner restores it: the last owner wrote its
+    checkpoint before letting it go). Raises :class:`UnusableTopics` for a
+    record it cannot read, ``KafkaTimeoutError`` when the end was not reached
+    within ``timeout`` seconds (Kafka is away: the caller may try again).
     """
     wanted = [TopicPartition(topic, p) for p in sorted(set(partitions))]
     restored = {tp.partition: Restored() for tp in wanted}
@@ -139,9 +199,10 @@ async def read_changelog(
     await reader.start()
     try:
         reader.assign(wanted)
-        await reader.seek_to_beginning(*wanted)
         async with asyncio.timeout(timeout):
-            remaining = set(wanted)
+            ends = await reader.end_offsets(wanted)
+            await reader.seek_to_beginning(*wanted)
+            remaining = {tp for tp in wanted if ends[tp] > 0}
             while remaining:
                 batches = await reader.getmany(*remaining, timeout_ms=200)
                 for tp, records in batches.items():
@@ -157,11 +218,10 @@ async def read_changelog(
                         elif record.key is not None:
                             pending[tp.partition][record.key.decode()] = record.value
                 for tp in list(remaining):
-                    highwater = reader.highwater(tp)
-                    if highwater is not None and await reader.position(tp) >= highwater:
+                    if await reader.position(tp) >= ends[tp]:
                         remaining.discard(tp)
     except TimeoutError:
-        raise UnusableTopics(f"{topic} was not read to its end within {timeout:g} s") from None
+        raise KafkaTimeoutError(f"{topic} was not read to its end within {timeout:g} s") from None
     except msgspec.DecodeError as exc:
         raise UnusableTopics(f"{topic}: an unreadable checkpoint: {exc}") from exc
     finally:

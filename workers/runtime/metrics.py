@@ -122,6 +122,11 @@ class WorkerMetrics:
             buckets=_SLOW_BUCKETS,
             registry=registry,
         )
+        self.rewinds = Counter(
+            "csms_worker_rewinds",
+            "Partitions restored from their last checkpoint because Kafka gave up a write",
+            registry=registry,
+        )
         self.changelog_records = Counter(
             "csms_worker_changelog_records",
             "State records (and checkpoints) written to the changelog",

@@ -121,6 +121,9 @@ class OwnedPartition(Generic[S, P]):
         self.writing: asyncio.Task[None] | None = None
         self.last_checkpoint = time.monotonic()
         self.released = False
+        # a checkpoint's write failed: the states are ahead of what Kafka holds, and are redone
+        self.broken = False
+        self.failing_since: float | None = None  # the first failed write not followed by one done
 
     def handled_up_to(self, offset: int) -> None:
         self.handled = offset
@@ -135,6 +138,14 @@ class OwnedPartition(Generic[S, P]):
                 self.stations[key] = decision.station
             self.changed.add(key)
         self.state = decision.partition
+
+    def failing_for(self, now: float) -> float:
+        """Seconds since the first write that failed, while handled events wait to be stored."""
+        if self.failing_since is None or (
+            self.writing is None and self.handled == self.checkpointed
+        ):
+            return 0.0
+        return now - self.failing_since
 
     def due(self, now: float, interval: float) -> bool:
         return (

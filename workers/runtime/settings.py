@@ -45,7 +45,8 @@ class WorkerSettings:
     )
     restore_timeout: float = setting(
         120.0,
-        "Seconds to read assigned partitions' state back from the changelog before giving up",
+        "Seconds one attempt at reading assigned partitions' state back from the changelog may "
+        "take (attempts go on for CSMS_WORKER_KAFKA_OUTAGE_LIMIT)",
         env="CSMS_WORKER_RESTORE_TIMEOUT",
     )
     linger: float = setting(
@@ -54,14 +55,30 @@ class WorkerSettings:
         env="CSMS_WORKER_LINGER",
     )
     changelog_replication_factor: int = setting(
-        1,
-        "Replication factor of a changelog topic the worker creates (3 on a production cluster)",
-        env="CSMS_TOPIC_REPLICATION_FACTOR",
+        0,
+        "Replication factor of a changelog topic the worker creates (0: as ocpp.events.v1's); "
+        "its min.insync.replicas is one less, at least 1 and at most 2",
+        env="CSMS_WORKER_CHANGELOG_REPLICATION_FACTOR",
     )
     changelog_compaction_lag: float = setting(
         3600.0,
         "min.compaction.lag.ms of a changelog topic the worker creates, in seconds",
         env="CSMS_WORKER_CHANGELOG_COMPACTION_LAG",
+    )
+
+    kafka_outage_limit: float = setting(
+        180.0,
+        "Seconds a worker rides out Kafka not storing its outputs or checkpoints, or not "
+        "serving its changelog (it retries, and restarts a partition from its last checkpoint "
+        "when a write is given up) before it exits with status 1",
+        env="CSMS_WORKER_KAFKA_OUTAGE_LIMIT",
+    )
+    static_membership: bool = setting(
+        False,
+        "Join the group as a static member (group.instance.id <group>-<instance>; the instance "
+        "name must be unique and stable): a worker restarted within the session timeout gets "
+        "its partitions back without a rebalance, and a stopped one keeps them that long",
+        env="CSMS_WORKER_STATIC_MEMBERSHIP",
     )
 
     def group_for(self, worker: str) -> str:

@@ -19,10 +19,17 @@ One ``Worker`` owns some partitions of ``ocpp.events.v1`` at a time:
 A record whose handling raises is tried ``max_attempts`` times, then written
 to ``csms.dead-letter.v1`` with the reason (at once for an undecodable or
 rejected record); a call that expected a reply is answered CALLERROR
-InternalError. Either way the partition moves on. A publish that Kafka never
-acknowledges, or a changelog that cannot be read back, is fatal: the process
-exits with status 1, and its restart restores the states from the changelog
-(nothing was committed past what is safe).
+InternalError. Either way the partition moves on.
+
+Kafka away: the publisher retries every write through a leader change until
+its delivery timeout. A write given up there **rewinds** its partition: the
+states are read back from the changelog (as of the last checkpoint, which
+never covers a lost output) and the events after it are handled again (their
+outputs are the same records again). Reading the changelog is retried too. A
+partition whose writes have failed for ``kafka_outage_limit`` seconds, or a
+changelog that cannot be read for that long, is fatal: the process exits with
+status 1, and its restart restores the states the same way. A changelog that
+cannot be decoded is fatal at once.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from aiokafka.errors import KafkaError
 
 from contracts.bus.clients import consumer, publisher
 from contracts.bus.follower import TopicFollower
+from contracts.bus.outage import Outage
 from contracts.envelopes import (
     DeadLetter,
     StationCommand,
@@ -61,6 +69,7 @@ from contracts.headers import (
 from contracts.topics import COMMANDS, DEAD_LETTER, EVENTS
 from workers.runtime.changelog import (
     CHECKPOINT_KEY,
+    Restored,
     UnusableTopics,
     changelog_topic,
     ensure_changelog,
@@ -68,7 +77,7 @@ from workers.runtime.changelog import (
 )
 from workers.runtime.logic import Decision, Logic, Position, RecordRejected, Reply
 from workers.runtime.metrics import WorkerMetrics
-from workers.runtime.partition import Acks, Checkpoint, OwnedPartition
+from workers.runtime.partition import Acks, Checkpoint, OwnedPartition, PublishFailed
 from workers.runtime.settings import WorkerSettings
 
 __all__ = ["Worker"]
@@ -79,6 +88,7 @@ S = TypeVar("S")
 P = TypeVar("P")
 
 _POLL_TIMEOUT_MS = 200
+_RETRY_DELAY = 1.0  # seconds between two attempts at reading a changelog Kafka does not serve
 
 
 class Worker(Generic[S, P]):
@@ -116,6 +126,7 @@ class Worker(Generic[S, P]):
         self.failure: BaseException | None = None
         self._stopping = False
         self._ownership = asyncio.Lock()
+        self._rewinds: set[asyncio.Task[None]] = set()
         self._station_decoder = msgspec.json.Decoder(logic.station_type)
         self._partition_decoder = msgspec.json.Decoder(logic.partition_type)
         metrics.states.set_function(lambda: sum(len(p.stations) for p in self.owned.values()))
@@ -145,7 +156,9 @@ class Worker(Generic[S, P]):
             len(partitions),
             replication_factor=settings.changelog_replication_factor,
             compaction_lag=settings.changelog_compaction_lag,
+            wait=settings.kafka_outage_limit,
         )
+        await self.publisher.refresh_partitions(self.changelog)  # its leaders, for the writes
         for table in self.tables:
             await table.start()
             while not await table.wait_caught_up(10):
@@ -157,6 +170,9 @@ class Worker(Generic[S, P]):
             max_poll_records=settings.max_batch,
             session_timeout_ms=int(settings.session_timeout * 1000),
             heartbeat_interval_ms=int(settings.heartbeat_interval * 1000),
+            group_instance_id=(
+                f"{self.group}-{self.instance}" if settings.static_membership else None
+            ),
         )
         await self.consumer.start()
         self.consumer.subscribe([EVENTS.name], listener=_Rebalance(self))
@@ -197,6 +213,10 @@ class Worker(Generic[S, P]):
 
     async def close(self) -> None:
         """Checkpoint and let go of every partition (unless failed), leave the group, flush."""
+        for rewind in list(self._rewinds):
+            rewind.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await rewind
         if self.consumer is not None:
             await self._release(list(self.owned))
             with contextlib.suppress(KafkaError):
@@ -354,6 +374,11 @@ class Worker(Generic[S, P]):
         now = time.monotonic()
         interval = self.settings.checkpoint_interval
         for owned in self.owned.values():
+            if owned.failing_for(now) > self.settings.kafka_outage_limit:
+                raise PublishFailed(
+                    f"partition {owned.number}: Kafka has not stored its outputs or checkpoints "
+                    f"for {self.settings.kafka_outage_limit:g} s"
+                )
             highwater = client.highwater(TopicPartition(EVENTS.name, owned.number))
             if highwater is not None and owned.handled is not None:
                 lag = max(0, highwater - owned.handled - 1)
@@ -368,18 +393,35 @@ class Worker(Generic[S, P]):
 
     def _written(self, owned: OwnedPartition[S, P], task: asyncio.Task[None]) -> None:
         owned.writing = None
-        if not task.cancelled() and task.exception() is not None and self.failure is None:
-            self.failure = task.exception()
-            log.error("worker.checkpoint_failed", exc_info=task.exception())
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            owned.failing_since = None
+        elif isinstance(exc, PublishFailed):
+            owned.broken = True
+            if not owned.released:
+                self._rewind(owned, exc)
+        elif self.failure is None:
+            self.failure = exc
+            log.error("worker.checkpoint_failed", exc_info=exc)
 
     async def _write(self, checkpoint: Checkpoint) -> None:
-        """Outputs acknowledged, then the states, then the checkpoint record; then commit."""
+        """Outputs acknowledged, then the states, then the checkpoint record; then commit.
+
+        The checkpoint record goes out once the states are stored, so that no
+        checkpoint can stand in the changelog after a state record given up.
+        Raises :class:`PublishFailed` when Kafka did not store one of them.
+        """
         await checkpoint.outputs.wait()
+        if checkpoint.records:
+            states = Acks()
+            for key, value in checkpoint.records:
+                self.publisher.publish(
+                    self.changelog, key.encode(), value, [], states.expect(), checkpoint.partition
+                )
+            await states.wait()
         written = Acks()
-        for key, value in checkpoint.records:
-            self.publisher.publish(
-                self.changelog, key.encode(), value, [], written.expect(), checkpoint.partition
-            )
         self.publisher.publish(
             self.changelog,
             CHECKPOINT_KEY,
@@ -411,39 +453,88 @@ class Worker(Generic[S, P]):
             client = self.consumer
             if client is None or not numbers:
                 return
-            started = time.monotonic()
-            restored = await read_changelog(
-                self.settings.kafka,
-                self.changelog,
-                numbers,
-                client_id=f"csms-{self.name}-{self.instance}-restore",
-                timeout=self.settings.restore_timeout,
-            )
-            for number, found in restored.items():
-                stations = {
-                    key: self._station_decoder.decode(value)
-                    for key, value in found.stations.items()
-                }
-                state = (
-                    self.logic.initial_partition()
-                    if found.state is None
-                    else self._partition_decoder.decode(found.state)
-                )
-                self.owned[number] = OwnedPartition(number, stations, state, found.offset)
-                await self._position(client, TopicPartition(EVENTS.name, number), found.offset)
-            seconds = time.monotonic() - started
+            await self._restore(client, numbers)
             self.metrics.rebalances.inc()
-            self.metrics.restore_seconds.observe(seconds)
-            self.metrics.partitions.set(len(self.owned))
-            log.info(
-                "worker.partitions_assigned",
-                extra={
-                    "partitions": sorted(numbers),
-                    "states": sum(len(r.stations) for r in restored.values()),
-                    "resume_at": {n: r.offset for n, r in restored.items()},
-                    "seconds": round(seconds, 3),
-                },
+
+    async def _restore(self, client: AIOKafkaConsumer, numbers: Sequence[int]) -> None:
+        started = time.monotonic()
+        restored = await self._read_changelog(numbers)
+        for number, found in restored.items():
+            stations = {
+                key: self._station_decoder.decode(value) for key, value in found.stations.items()
+            }
+            state = (
+                self.logic.initial_partition()
+                if found.state is None
+                else self._partition_decoder.decode(found.state)
             )
+            self.owned[number] = OwnedPartition(number, stations, state, found.offset)
+            await self._position(client, TopicPartition(EVENTS.name, number), found.offset)
+        seconds = time.monotonic() - started
+        self.metrics.restore_seconds.observe(seconds)
+        self.metrics.partitions.set(len(self.owned))
+        log.info(
+            "worker.partitions_assigned",
+            extra={
+                "partitions": sorted(numbers),
+                "states": sum(len(r.stations) for r in restored.values()),
+                "resume_at": {n: r.offset for n, r in restored.items()},
+                "seconds": round(seconds, 3),
+            },
+        )
+
+    async def _read_changelog(self, numbers: Sequence[int]) -> dict[int, Restored]:
+        """The changelog's states, read again while Kafka does not serve them, up to the limit."""
+        outage = Outage(log, "worker.restore_failed", "worker.restore_recovered")
+        while True:
+            try:
+                restored = await read_changelog(
+                    self.settings.kafka,
+                    self.changelog,
+                    numbers,
+                    client_id=f"csms-{self.name}-{self.instance}-restore",
+                    timeout=self.settings.restore_timeout,
+                )
+            except (KafkaError, OSError) as exc:
+                outage.failed(exc)
+                assert outage.since is not None
+                if time.monotonic() - outage.since > self.settings.kafka_outage_limit:
+                    raise
+                await asyncio.sleep(_RETRY_DELAY)
+            else:
+                outage.succeeded()
+                return restored
+
+    def _rewind(self, owned: OwnedPartition[S, P], exc: BaseException) -> None:
+        """Drop a partition whose write failed and restore it from its last checkpoint."""
+        owned.released = True  # what is polled until it is restored is read again after
+        if owned.failing_since is None:
+            owned.failing_since = time.monotonic()
+        self.metrics.rewinds.inc()
+        log.warning(
+            "worker.partition_rewound",
+            extra={"partition": owned.number, "error": repr(exc)[:500]},
+        )
+        task = asyncio.create_task(self._rewound(owned), name=f"rewind {owned.number}")
+        self._rewinds.add(task)
+        task.add_done_callback(self._rewinds.discard)
+
+    async def _rewound(self, owned: OwnedPartition[S, P]) -> None:
+        async with self._ownership:
+            client = self.consumer
+            if client is None or self.owned.get(owned.number) is not owned:
+                return  # let go meanwhile: its next owner restores it
+            del self.owned[owned.number]
+            if TopicPartition(EVENTS.name, owned.number) not in client.assignment():
+                return
+            try:
+                await self._restore(client, [owned.number])
+            except Exception as exc:
+                if self.failure is None:
+                    self.failure = exc
+                log.exception("worker.rewind_failed", extra={"partition": owned.number})
+                return
+            self.owned[owned.number].failing_since = owned.failing_since
 
     @staticmethod
     async def _position(
@@ -476,9 +567,15 @@ class Worker(Generic[S, P]):
                     with contextlib.suppress(Exception):
                         await owned.writing
                 checkpoint = owned.close()
-                if checkpoint is not None and self.failure is None:
+                if checkpoint is not None and self.failure is None and not owned.broken:
                     try:
                         await self._write(checkpoint)
+                    except PublishFailed as exc:
+                        # the next owner handles again what followed the last checkpoint
+                        log.warning(
+                            "worker.checkpoint_failed",
+                            extra={"partition": number, "error": repr(exc)[:500]},
+                        )
                     except Exception as exc:
                         self.failure = exc
                         log.error("worker.checkpoint_failed", exc_info=exc)
