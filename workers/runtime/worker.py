@@ -68,6 +68,7 @@ from contracts.headers import (
 )
 from contracts.topics import COMMANDS, DEAD_LETTER, EVENTS
 from workers.runtime.changelog import (
+    CHECKPOINT_HEADER,
     CHECKPOINT_KEY,
     Restored,
     UnusableTopics,
@@ -416,9 +417,10 @@ class Worker(Generic[S, P]):
         await checkpoint.outputs.wait()
         if checkpoint.records:
             states = Acks()
+            tag = [(CHECKPOINT_HEADER, str(checkpoint.offset).encode())]
             for key, value in checkpoint.records:
                 self.publisher.publish(
-                    self.changelog, key.encode(), value, [], states.expect(), checkpoint.partition
+                    self.changelog, key.encode(), value, tag, states.expect(), checkpoint.partition
                 )
             await states.wait()
         written = Acks()
