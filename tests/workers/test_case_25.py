@@ -77,11 +77,14 @@ async def test_case_25_a_worker_killed_before_committing_changes_nothing(
         connect16(gateway.url(old)) as cp16,
         connect201(gateway.url(new)) as cp201,
     ):
+        # static members: the second takes the killed one's place without waiting out its session
+        member = {"CSMS_INSTANCE": "case-25", "CSMS_WORKER_STATIC_MEMBERSHIP": "true"}
         first = WorkerProcess(
             kafka,
             group=group,
             CSMS_ALLOW_UNKNOWN_ID_TOKENS="true",
             CSMS_WORKER_CHECKPOINT_INTERVAL=checkpoint_interval,
+            **member,
         ).start()
         try:
             first.wait_assigned()
@@ -110,7 +113,9 @@ async def test_case_25_a_worker_killed_before_committing_changes_nothing(
         # the gateway answers these itself: the station does not notice the dead worker
         await cp16.call(meter(10, 1800))
         await cp201.call(event("Updated", 2, 10, 52_000))
-        with WorkerProcess(kafka, group=group, CSMS_ALLOW_UNKNOWN_ID_TOKENS="true") as second:
+        with WorkerProcess(
+            kafka, group=group, CSMS_ALLOW_UNKNOWN_ID_TOKENS="true", **member
+        ) as second:
             second.wait_assigned()
             stopped = await cp16.call(
                 call16.StopTransaction(meter_stop=2000, timestamp=at(15), transaction_id=number)
