@@ -40,6 +40,7 @@ class Calls:
             acks="all",
             enable_idempotence=True,
             request_timeout_ms=120_000,  # through a leader change: the events must get there
+            metadata_max_age_ms=3000,  # and learn the new leader soon (the gateway's path does)
         )
 
     async def __aenter__(self) -> Calls:
