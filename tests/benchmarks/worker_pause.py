@@ -31,7 +31,7 @@ import time
 import uuid
 from typing import Any
 
-from contracts.envelopes import decode_command
+from contracts.envelopes import StationEvent, decode_command
 from contracts.topics import COMMANDS
 from tests.benchmarks import _support as support
 from tests.support.kafka import TEST_PARTITIONS, KafkaUnderTest
@@ -53,16 +53,45 @@ class Prober:
         self.stations = [station_on(p, "PAUSE") for p in range(TEST_PARTITIONS)]
         self.sent: dict[str, tuple[int, float]] = {}  # message id: partition, time sent
         self.answered: dict[str, float] = {}  # message id: time its reply was read
+        self.stored: dict[str, float] = {}  # message id: time Kafka acknowledged the call's event
         self._seen = 0
 
     async def run(self) -> None:
-        while True:
-            for partition, station in enumerate(self.stations):
-                event = ask_call(station, "Authorize", {"idTag": "ANYONE"})
-                self.sent[event.message_id] = (partition, time.monotonic())
-                await self.calls.send(event)
-            self._read()
-            await asyncio.sleep(PROBE_EVERY)
+        sending: set[asyncio.Task[None]] = set()  # a send waits while its leader is away
+        try:
+            while True:
+                for partition, station in enumerate(self.stations):
+                    event = ask_call(station, "Authorize", {"idTag": "ANYONE"})
+                    self.sent[event.message_id] = (partition, time.monotonic())
+                    task = asyncio.create_task(self._send(event))
+                    sending.add(task)
+                    task.add_done_callback(sending.discard)
+                self._read()
+                await asyncio.sleep(PROBE_EVERY)
+        finally:
+            for task in sending:
+                task.cancel()
+
+    async def _send(self, event: StationEvent) -> None:
+        await self.calls.send(event)
+        self.stored[event.message_id] = time.monotonic()
+
+    def longest_by_partition(self, start: float, end: float) -> dict[int, float]:
+        """Per partition, the longest time from an event stored to its reply read, of the calls
+        sent between ``start`` and ``end`` (the wait of the worker's side alone)."""
+        found: dict[int, float] = {}
+        for message_id, (partition, sent) in self.sent.items():
+            if start <= sent <= end and message_id in self.answered:
+                wait = self.answered[message_id] - self.stored.get(message_id, sent)
+                found[partition] = max(found.get(partition, 0.0), wait)
+        return found
+
+    def latencies(self, start: float, end: float) -> tuple[list[float], int]:
+        """Reply times of the calls sent between ``start`` and ``end``, and how many got none."""
+        self._read()
+        sent = [(m, t) for m, (_, t) in self.sent.items() if start <= t <= end]
+        found = [self.answered[m] - t for m, t in sent if m in self.answered]
+        return found, len(sent) - len(found)
 
     def _read(self) -> None:
         now = time.monotonic()
