@@ -1,4 +1,4 @@
-"""RELIABILITY 25: a worker killed before committing; its redelivered events change nothing.
+"""RELIABILITY 25: a worker killed before committing, or while partitions move, changes nothing.
 
 Real processes: a gateway, and ``csms worker sessions`` killed with SIGKILL in
 the middle of two sessions (one OCPP 1.6, one 2.0.1), then started again in the
@@ -26,10 +26,12 @@ from contracts.envelopes import decode_session
 from contracts.headers import read_headers
 from contracts.topics import SESSIONS
 from tests.support.gateway import GatewayProcess
-from tests.support.kafka import KafkaUnderTest
+from tests.support.kafka import TEST_PARTITIONS, KafkaUnderTest
 from tests.support.records import Collector
 from tests.support.stations import connect16, connect201, station_id
 from tests.workers.calls import at, register, transaction_event
+from tests.workers.flow import Charging, assert_exact, flowing
+from tests.workers.inprocess import station_on
 from tests.workers.processes import WorkerProcess, commit_at_end
 
 pytestmark = pytest.mark.kafka
@@ -75,11 +77,14 @@ async def test_case_25_a_worker_killed_before_committing_changes_nothing(
         connect16(gateway.url(old)) as cp16,
         connect201(gateway.url(new)) as cp201,
     ):
+        # static members: the second takes the killed one's place without waiting out its session
+        member = {"CSMS_INSTANCE": "case-25", "CSMS_WORKER_STATIC_MEMBERSHIP": "true"}
         first = WorkerProcess(
             kafka,
             group=group,
             CSMS_ALLOW_UNKNOWN_ID_TOKENS="true",
             CSMS_WORKER_CHECKPOINT_INTERVAL=checkpoint_interval,
+            **member,
         ).start()
         try:
             first.wait_assigned()
@@ -108,7 +113,9 @@ async def test_case_25_a_worker_killed_before_committing_changes_nothing(
         # the gateway answers these itself: the station does not notice the dead worker
         await cp16.call(meter(10, 1800))
         await cp201.call(event("Updated", 2, 10, 52_000))
-        with WorkerProcess(kafka, group=group, CSMS_ALLOW_UNKNOWN_ID_TOKENS="true") as second:
+        with WorkerProcess(
+            kafka, group=group, CSMS_ALLOW_UNKNOWN_ID_TOKENS="true", **member
+        ) as second:
             second.wait_assigned()
             stopped = await cp16.call(
                 call16.StopTransaction(meter_stop=2000, timestamp=at(15), transaction_id=number)
@@ -152,3 +159,46 @@ async def _until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.05)
+
+
+async def test_case_25_a_worker_killed_while_partitions_move_changes_nothing(
+    kafka: KafkaUnderTest,
+) -> None:
+    """Two workers in a group: the first is killed while it hands partitions to the second.
+
+    Stations charge session after session throughout. The second worker joins;
+    while the first checkpoints the partitions it lets go, it is SIGKILLed. The
+    survivor ends up with every partition, restored from the changelog: every
+    call is answered once, every session has its exact energy, no record is
+    written twice with different contents.
+    """
+    group = f"test-case-25-{uuid.uuid4().hex[:8]}"
+    await commit_at_end(kafka, group)
+    stations = [station_on(p, f"R{p}") for p in range(TEST_PARTITIONS) for _ in range(2)]
+    env = {"CSMS_ALLOW_UNKNOWN_ID_TOKENS": "true"}
+    async with flowing(kafka) as (calls, _, sessions):
+        with WorkerProcess(kafka, group=group, **env) as first:
+            first.wait_assigned()
+            charging = Charging(calls, stations).start()
+            await asyncio.sleep(3)
+            with WorkerProcess(kafka, group=group, **env) as second:
+                # the second joined: the group rebalances, the first checkpoints what it lets go
+                await asyncio.to_thread(second.wait_for, r'"msg":"worker.started"', 60)
+                first.signal(signal.SIGKILL)
+                first.wait()
+                await asyncio.to_thread(second.wait_assigned, 1, 60)
+                await asyncio.sleep(5)
+                expected = await charging.finish()
+                await assert_exact(sessions, stations, expected)
+                assert second.returncode() is None, second.output
+                owned = await _until_owned(second)
+        replies = calls.replies()
+    assert owned == TEST_PARTITIONS
+    assert all(len(runs) >= 2 for runs in charging.done.values())  # before and after the kill
+    assert all(len(found) == 1 for found in replies.values()), "a call got two answers"
+
+
+async def _until_owned(worker: WorkerProcess) -> int:
+    """The partitions ``worker`` owns once it owns them all (its csms_worker_partitions)."""
+    await _until(lambda: worker.metric("csms_worker_partitions") == TEST_PARTITIONS, 60)
+    return int(worker.metric("csms_worker_partitions"))

@@ -8,138 +8,29 @@ call's reply is read from ocpp.commands.v1 by its message id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.bus.broker import KafkaNode, LocalKafka
 from contracts.bus.clients import admin_client
-from contracts.envelopes import StationEvent, decode_command, decode_session, encode_event
-from contracts.envelopes import record_key as key_of
-from contracts.headers import event_headers
-from contracts.ocpp.validation import decode_response
-from contracts.topics import COMMANDS, EVENTS, SESSIONS
 from tests.support.kafka import KafkaUnderTest, local_kafka
-from tests.support.records import Collector
-from tests.workers.calls import at
-from tests.workers.inprocess import call, station_on
+from tests.workers.flow import (
+    Charging,
+    ask_call,
+    assert_exact,
+    charge,
+    completed,
+    flowing,
+)
+from tests.workers.inprocess import station_on
 from tests.workers.processes import WorkerProcess
 from workers.runtime.changelog import changelog_topic
 
 pytestmark = pytest.mark.kafka
-
-REPLY_WITHIN = 600.0  # the gateway's fallback deadline, far: every reply is expected here
-
-
-class Calls:
-    """Writes calls to ocpp.events.v1 and waits for each one's reply on ocpp.commands.v1."""
-
-    def __init__(self, kafka: KafkaUnderTest, commands: Collector) -> None:
-        self.kafka = kafka
-        self.commands = commands
-        self.asked: list[StationEvent] = []
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            request_timeout_ms=120_000,  # through a leader change: the events must get there
-        )
-
-    async def __aenter__(self) -> Calls:
-        await self.producer.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.producer.stop()
-
-    async def send(self, event: StationEvent) -> None:
-        await self.producer.send_and_wait(
-            EVENTS.name,
-            encode_event(event),
-            key=key_of(event.station_id),
-            headers=event_headers(event),
-        )
-
-    async def ask(self, event: StationEvent, timeout: float = 120.0) -> Any:
-        """Send a call and return its decoded reply."""
-        self.asked.append(event)
-        await self.send(event)
-        wanted = event.message_id.encode()
-        records = await self.commands.wait_for(
-            lambda rs: any(wanted in r.value for r in rs),
-            timeout=timeout,
-            what=f"the reply to {event.action} {event.message_id}",
-        )
-        command = next(decode_command(r.value) for r in records if wanted in r.value)
-        assert event.action is not None
-        return decode_response("1.6", event.action, command.payload)
-
-    def replies(self) -> dict[str, set[tuple[str, bytes]]]:
-        """Per call asked: the distinct (command id, payload) pairs written for it."""
-        found: dict[str, set[tuple[str, bytes]]] = {e.message_id: set() for e in self.asked}
-        for record in self.commands.records:
-            command = decode_command(record.value)
-            if command.message_id in found:
-                found[command.message_id].add((command.command_id, bytes(command.payload)))
-        return found
-
-
-def _call(station: str, action: str, payload: dict[str, Any], **fields: Any) -> StationEvent:
-    return call(station, action, payload, reply_in=REPLY_WITHIN, **fields)
-
-
-async def charge(calls: Calls, station: str, number: int, energy: int) -> str:
-    """The station's ``number``-th 1.6 session, of ``energy`` Wh: start, a meter value, stop.
-
-    Each session starts at another meter reading and minute: a start the same as
-    the last one would be taken for its retry. Returns the transaction id.
-    """
-    meter = 100_000 * number
-    started = await calls.ask(
-        _call(
-            station,
-            "StartTransaction",
-            {"connectorId": 1, "idTag": "ANYONE", "meterStart": meter, "timestamp": at(number)},
-        )
-    )
-    transaction = started.transaction_id
-    reading = {"timestamp": at(number + 0.5), "sampledValue": [{"value": str(meter + energy // 2)}]}
-    await calls.send(
-        _call(
-            station,
-            "MeterValues",
-            {"connectorId": 1, "transactionId": transaction, "meterValue": [reading]},
-            reply_expected=False,
-        )
-    )
-    await calls.ask(
-        _call(
-            station,
-            "StopTransaction",
-            {
-                "transactionId": transaction,
-                "meterStop": meter + energy,
-                "timestamp": at(number + 1),
-            },
-        )
-    )
-    return str(transaction)
-
-
-def completed(sessions: Collector, stations: list[str]) -> set[tuple[str, str, float]]:
-    """(station, transaction id, energy) of every completed session of ``stations``."""
-    keys = {s.encode() for s in stations}
-    return {
-        (r.station_id, r.transaction_id or "", r.energy_wh)
-        for r in (decode_session(x.value) for x in sessions.records if x.key in keys)
-        if r.event == "completed"
-    }
 
 
 async def _describe(kafka: KafkaUnderTest, topic: str) -> tuple[list[dict[str, Any]], str]:
@@ -156,16 +47,6 @@ async def _describe(kafka: KafkaUnderTest, topic: str) -> tuple[list[dict[str, A
     (resource,) = response.resources
     (entry,) = [e for e in resource[4] if e[0] == "min.insync.replicas"]
     return described["partitions"], entry[1]
-
-
-@contextlib.asynccontextmanager
-async def flowing(kafka: KafkaUnderTest) -> AsyncIterator[tuple[Calls, Collector, Collector]]:
-    async with (
-        Collector(kafka, COMMANDS.name) as commands,
-        Collector(kafka, SESSIONS.name) as sessions,
-        Calls(kafka, commands) as calls,
-    ):
-        yield calls, commands, sessions
 
 
 @pytest.fixture
@@ -193,7 +74,7 @@ async def test_a_worker_starts_on_a_fresh_cluster(
         worker.wait_assigned(timeout=60)
         async with flowing(kafka) as (calls, _, sessions):
             authorized = await calls.ask(
-                _call(station_on(1), "Authorize", {"idTag": "ANYONE"}), timeout=60
+                ask_call(station_on(1), "Authorize", {"idTag": "ANYONE"}), timeout=60
             )
             assert authorized.id_tag_info.status == "Accepted"
             station = station_on(2)
@@ -216,8 +97,12 @@ def _node(broker: LocalKafka, node_id: int) -> KafkaNode:
 
 
 @pytest.mark.parametrize("cluster", [3], indirect=True, ids=["3-nodes"])
-async def test_a_killed_leader_is_ridden_out(cluster: tuple[LocalKafka, KafkaUnderTest]) -> None:
-    """The leader of the partitions the worker writes to dies for 25 s while calls go on."""
+@pytest.mark.parametrize("fault", ["killed", "frozen"])
+async def test_a_lost_leader_is_ridden_out(
+    cluster: tuple[LocalKafka, KafkaUnderTest], fault: str
+) -> None:
+    """The leader of the partitions the worker writes to is SIGKILLed (or SIGSTOPped) for 25 s
+    while calls go on, then comes back."""
     broker, kafka = cluster
     worker = _worker(kafka)
     with worker:
@@ -226,32 +111,53 @@ async def test_a_killed_leader_is_ridden_out(cluster: tuple[LocalKafka, KafkaUnd
         partitions, _ = await _describe(kafka, changelog_topic(worker.group))
         (leader,) = [p["leader"] for p in partitions if p["partition"] == 1]
         async with flowing(kafka) as (calls, _, sessions):
-            stop = asyncio.Event()
-            done: dict[str, list[tuple[str, float]]] = defaultdict(list)
-
-            async def drive(station: str) -> None:
-                while not stop.is_set():
-                    energy = 100 * (len(done[station]) + 1)
-                    number = await charge(calls, station, len(done[station]), energy)
-                    done[station].append((number, float(energy)))
-
-            drivers = asyncio.gather(*(drive(s) for s in stations))
+            charging = Charging(calls, stations).start()
             await asyncio.sleep(5)
-            _node(broker, leader).kill()
-            await asyncio.sleep(25)
-            _node(broker, leader).restart()
+            node = _node(broker, leader)
+            if fault == "killed":
+                node.kill()
+                await asyncio.sleep(25)
+                node.restart()
+            else:
+                node.freeze()
+                await asyncio.sleep(25)
+                node.thaw()
             await asyncio.sleep(15)
-            stop.set()
-            async with asyncio.timeout(180):
-                await drivers
-            expected = {(s, n, e) for s, runs in done.items() for n, e in runs}
-            await sessions.wait_for(
-                lambda rs: completed(sessions, stations) >= expected,
-                timeout=60,
-                what="every completed session",
-            )
-            assert completed(sessions, stations) == expected
+            expected = await charging.finish()
+            await assert_exact(sessions, stations, expected)
             replies = calls.replies()
         assert worker.returncode() is None, worker.output
-    assert all(len(runs) >= 2 for runs in done.values()), done  # sessions before and after
+    assert all(len(runs) >= 2 for runs in charging.done.values())  # before and after
+    assert all(len(found) == 1 for found in replies.values()), "a call got two answers"
+
+
+@pytest.mark.parametrize("cluster", [1], indirect=True, ids=["1-node"])
+async def test_writes_given_up_are_done_again_from_the_last_checkpoint(
+    cluster: tuple[LocalKafka, KafkaUnderTest],
+) -> None:
+    """The only node is away for 65 s, past the producer's delivery timeout (60 s).
+
+    The writes of that time are given up: the worker rewinds the partition to its
+    last checkpoint and handles its events again once Kafka is back, instead of
+    exiting.
+    """
+    broker, kafka = cluster
+    worker = _worker(kafka)
+    with worker:
+        worker.wait_assigned(timeout=60)
+        stations = [station_on(p, "L") for p in range(2)]
+        async with flowing(kafka) as (calls, _, sessions):
+            charging = Charging(calls, stations).start()
+            await asyncio.sleep(3)
+            (node,) = broker.brokers
+            node.kill()
+            await asyncio.sleep(65)
+            node.restart()
+            await asyncio.sleep(10)
+            expected = await charging.finish()
+            await assert_exact(sessions, stations, expected)
+            replies = calls.replies()
+        assert worker.returncode() is None, worker.output
+        assert worker.metric("csms_worker_rewinds_total") >= 1, worker.output
+    assert all(len(runs) >= 2 for runs in charging.done.values())  # before and after
     assert all(len(found) == 1 for found in replies.values()), "a call got two answers"

@@ -64,3 +64,14 @@ async def test_acks_wait_for_every_record_and_report_a_failure() -> None:
     with pytest.raises(PublishFailed, match="broker away"):
         await failed.wait()
     await Acks().wait()  # nothing expected: returns at once
+
+
+def test_a_partition_fails_for_as_long_as_handled_events_wait_after_a_failed_write() -> None:
+    owned: OwnedPartition[State, State] = OwnedPartition(0, {}, State(0), 10)
+    assert owned.failing_for(1000.0) == 0.0  # nothing failed
+    owned.failing_since = 900.0
+    assert owned.failing_for(1000.0) == 0.0  # restored, nothing handled since: nothing at risk
+    owned.handled_up_to(12)
+    assert owned.failing_for(1000.0) == 100.0
+    owned.close()  # captured; the worker then writes it (owned.writing) and clears failing_since
+    assert owned.failing_for(1010.0) == 0.0

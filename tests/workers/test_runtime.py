@@ -33,6 +33,7 @@ from tests.support.kafka import TEST_PARTITIONS, KafkaUnderTest
 from tests.support.records import Collector
 from tests.workers.inprocess import call, publish, running, sessions_settings, station_on
 from workers.runtime.changelog import (
+    CHECKPOINT_HEADER,
     CHECKPOINT_KEY,
     UnusableTopics,
     changelog_topic,
@@ -362,16 +363,22 @@ async def test_a_changelog_with_too_few_partitions_is_refused(kafka: KafkaUnderT
             pass
 
 
-async def test_states_written_after_the_last_checkpoint_are_not_restored(
-    kafka: KafkaUnderTest,
-) -> None:
+async def _new_changelog(kafka: KafkaUnderTest, partitions: int) -> str:
+    """A new topic for a test to write changelog records to."""
     topic = f"test-changelog-{uuid.uuid4().hex[:8]}"
     admin = admin_client(kafka.settings, "test-admin")
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, 2, 1)])
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
     finally:
         await admin.close()
+    return topic
+
+
+async def test_states_written_after_the_last_checkpoint_are_not_restored(
+    kafka: KafkaUnderTest,
+) -> None:
+    topic = await _new_changelog(kafka, 2)
     encoder = msgspec.json.Encoder()
     checkpoint = encoder.encode(CheckpointValue(offset=41, state=msgspec.Raw(b'{"next":7}')))
     producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
@@ -394,3 +401,36 @@ async def test_states_written_after_the_last_checkpoint_are_not_restored(
     assert (restored[0].offset, restored[0].stations, restored[0].state) == (None, {}, None)
     assert (restored[1].offset, restored[1].state) == (41, b'{"next":7}')
     assert restored[1].stations == {"CP-1": b'{"v":1}'}
+
+
+async def test_states_of_a_checkpoint_that_never_finished_do_not_count_after_a_later_one(
+    kafka: KafkaUnderTest,
+) -> None:
+    """A partition rewound (or an owner killed) after its state records, before their
+    checkpoint record: the next checkpoint, at another offset, does not take them."""
+    topic = await _new_changelog(kafka, 1)
+    encoder = msgspec.json.Encoder()
+
+    def checkpoint(offset: int) -> bytes:
+        return encoder.encode(CheckpointValue(offset=offset, state=msgspec.Raw(b"{}")))
+
+    def of(offset: int) -> list[tuple[str, bytes]]:
+        return [(CHECKPOINT_HEADER, str(offset).encode())]
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
+    await producer.start()
+    try:
+        for key, value, headers in (
+            (b"CP-1", b'{"v":1}', of(10)),
+            (CHECKPOINT_KEY, checkpoint(10), []),
+            (b"CP-1", b'{"v":3}', of(30)),  # the checkpoint at 30 never finished
+            (b"CP-2", b'{"v":3}', of(30)),
+            (b"CP-2", b'{"v":2}', of(20)),  # handled again from 10: a checkpoint at 20
+            (CHECKPOINT_KEY, checkpoint(20), []),
+        ):
+            await producer.send_and_wait(topic, value, key=key, headers=headers, partition=0)
+    finally:
+        await producer.stop()
+    restored = await read_changelog(kafka.settings, topic, [0], client_id="test-read", timeout=10)
+    assert restored[0].offset == 20
+    assert restored[0].stations == {"CP-1": b'{"v":1}', "CP-2": b'{"v":2}'}

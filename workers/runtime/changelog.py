@@ -7,16 +7,21 @@ holds the states of partition ``n`` of the events (written to it explicitly,
 never by the partitioner):
 
 - key = the station id, value = the station's state in the worker's format
-  (a tombstone when the state was deleted);
+  (a tombstone when the state was deleted), header ``csms-checkpoint`` = the
+  offset of the checkpoint it was written for;
 - key = ``#checkpoint`` (``#`` never appears in a station id), value = a
   :class:`~workers.runtime.partition.CheckpointValue`: the last event offset
   the states before it reflect, and the partition's own state.
 
 It is internal to the worker, not part of the downstream contract (nobody else
 reads it; its format may change with the worker), and so not in the topic
-catalogue. :func:`read_changelog` rebuilds a partition's states: every record up
-to the last checkpoint record counts; records after it belong to a checkpoint
-that was never finished and are ignored (their events are handled again).
+catalogue. :func:`read_changelog` rebuilds a partition's states: a state
+record counts once the checkpoint record of its checkpoint follows it. Records
+of a checkpoint that never finished (after the last checkpoint record, or
+followed by another checkpoint's record, once a partition was rewound or its
+owner died mid-checkpoint) are ignored: their events are handled again.
+Records without the header (written before it existed) count at the next
+checkpoint record.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from contracts.topics import EVENTS
 from workers.runtime.partition import CheckpointValue
 
 __all__ = [
+    "CHECKPOINT_HEADER",
     "CHECKPOINT_KEY",
     "Restored",
     "UnusableTopics",
@@ -49,6 +55,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = b"#checkpoint"
+CHECKPOINT_HEADER = "csms-checkpoint"
 TOPIC_ALREADY_EXISTS = 36
 
 _CHECKPOINT = msgspec.json.Decoder(CheckpointValue)
@@ -168,6 +175,13 @@ async def _wait_for_leaders(
         await asyncio.sleep(0.2)
 
 
+def _checkpoint_of(headers: Iterable[tuple[str, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == CHECKPOINT_HEADER:
+            return int(value)
+    return None
+
+
 async def read_changelog(
     kafka: KafkaSettings,
     topic: str,
@@ -188,8 +202,10 @@ async def read_changelog(
     restored = {tp.partition: Restored() for tp in wanted}
     if not wanted:
         return restored
-    # states written after the last checkpoint seen so far, per partition
-    pending: dict[int, dict[str, bytes | None]] = {tp.partition: {} for tp in wanted}
+    # states written after the last checkpoint seen so far, per partition, with their checkpoint
+    pending: dict[int, dict[str, tuple[bytes | None, int | None]]] = {
+        tp.partition: {} for tp in wanted
+    }
     committed: dict[int, dict[str, bytes | None]] = {tp.partition: {} for tp in wanted}
     reader = consumer(
         kafka,
@@ -211,12 +227,19 @@ async def read_changelog(
                             if record.value is None:
                                 raise UnusableTopics(f"{topic}[{tp.partition}]: a null checkpoint")
                             checkpoint = _CHECKPOINT.decode(record.value)
-                            committed[tp.partition].update(pending[tp.partition])
+                            committed[tp.partition].update(
+                                (key, value)
+                                for key, (value, of) in pending[tp.partition].items()
+                                if of is None or of == checkpoint.offset
+                            )
                             pending[tp.partition] = {}
                             restored[tp.partition].offset = checkpoint.offset
                             restored[tp.partition].state = bytes(checkpoint.state)
                         elif record.key is not None:
-                            pending[tp.partition][record.key.decode()] = record.value
+                            pending[tp.partition][record.key.decode()] = (
+                                record.value,
+                                _checkpoint_of(record.headers),
+                            )
                 for tp in list(remaining):
                     if await reader.position(tp) >= ends[tp]:
                         remaining.discard(tp)

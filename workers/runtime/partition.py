@@ -10,12 +10,14 @@ The order that makes a worker idempotent (docs/decisions/0008-worker-runtime.md)
    offset of the last event handled, the encoded states of the keys that changed
    since the previous checkpoint, and the partition's own state;
 3. once every output counted in the closed ``Acks`` is acknowledged, the
-   captured states are written to the changelog, the checkpoint record last;
+   captured states are written to the changelog (each naming the checkpoint's
+   offset), and once they are acknowledged, the checkpoint record;
 4. once those are acknowledged, the offset after the checkpoint is committed.
 
 So the changelog never holds a state whose outputs could be lost, and a
-checkpoint record in the changelog means every state record before it is
-complete.
+checkpoint record in the changelog means every state record of that
+checkpoint before it is stored (the states of a checkpoint that never
+finished do not count, :mod:`workers.runtime.changelog`).
 """
 
 from __future__ import annotations

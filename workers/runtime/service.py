@@ -9,8 +9,10 @@ all. The process:
 2. starts the worker, retrying with back-off while Kafka cannot be reached;
    it is ready once its tables are read to their end and it joined its group;
 3. runs until SIGTERM/SIGINT, then checkpoints its partitions, leaves the group
-   and exits 0; a fatal error (a publish Kafka never acknowledged, a changelog
-   it cannot read) exits 1 without checkpointing.
+   (unless a static member) and exits 0; a fatal error (Kafka not storing a
+   partition's writes, or not serving its changelog, for
+   ``CSMS_WORKER_KAFKA_OUTAGE_LIMIT``; a changelog it cannot decode) exits 1
+   without checkpointing.
 """
 
 from __future__ import annotations
