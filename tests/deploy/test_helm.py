@@ -216,11 +216,7 @@ def test_defaults_are_production_defaults() -> None:
     job_env = container_env(objects, pod_spec(job)["containers"][0])
     assert job_env["CSMS_TOPIC_REPLICATION_FACTOR"] == "3"
     assert job_env["CSMS_KAFKA_IDEMPOTENCE"] == "true"
-    # csms's own codec, and the changelog a worker creates replicated like the topics
-    assert env["CSMS_KAFKA_COMPRESSION"] == "lz4"
-    worker = named(objects, "Deployment", f"{FULLNAME}-sessions")
-    worker_env = container_env(objects, pod_spec(worker)["containers"][0])
-    assert worker_env["CSMS_TOPIC_REPLICATION_FACTOR"] == "3"
+    assert env["CSMS_KAFKA_COMPRESSION"] == "lz4"  # csms's own codec
     pdbs = {component(p) for p in of_kind(objects, "PodDisruptionBudget")}
     assert pdbs == {"gateway", "sessions-worker"}
     spread = pod_spec(gateway)["topologySpreadConstraints"]
