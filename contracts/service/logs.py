@@ -22,7 +22,11 @@ Heartbeat would be the busiest thing the process does.
 
 The level is the setting ``CSMS_LOG_LEVEL`` (default ``INFO``, see
 :class:`contracts.service.runtime.ServiceSettings`). The chatty third-party
-loggers in :data:`QUIET_LOGGERS` are held at WARNING unless the level is DEBUG.
+loggers in :data:`QUIET_LOGGERS` are held at WARNING unless the level is DEBUG,
+and what they say is written once per :data:`REPEAT_INTERVAL` per logger and
+message (:class:`RepeatFilter`): while a broker is down aiokafka says the same
+thing at ERROR about ten times a second per client, and csms's own lines
+(``kafka.connect_failed``...) already report the outage once.
 """
 
 from __future__ import annotations
@@ -30,14 +34,18 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import orjson
 
-__all__ = ["QUIET_LOGGERS", "JsonFormatter", "configure_logging"]
+__all__ = ["QUIET_LOGGERS", "REPEAT_INTERVAL", "JsonFormatter", "RepeatFilter", "configure_logging"]
 
 QUIET_LOGGERS = ("aiokafka", "websockets")
 """Third-party loggers held at WARNING unless the level is DEBUG."""
+
+REPEAT_INTERVAL = 10.0
+"""Seconds in which a third-party logger's same message is written once."""
 
 # The attributes every LogRecord has; anything else on a record came from ``extra``.
 _RECORD_ATTRIBUTES = frozenset(
@@ -97,6 +105,38 @@ class JsonFormatter(logging.Formatter):
             return orjson.dumps(safe, option=_OPTIONS).decode()
 
 
+class RepeatFilter(logging.Filter):
+    """Lets a :data:`QUIET_LOGGERS` message through once per ``interval`` seconds.
+
+    The same message is the same logger and format string (its values may differ:
+    "Unable connect to node with id %s"). The first line after a quiet interval
+    carries ``repeated``: how many were held back since the last one written.
+    Records of other loggers always pass. ``clock`` is injected for tests.
+    """
+
+    def __init__(
+        self, interval: float = REPEAT_INTERVAL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}  # written at, held back
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.partition(".")[0] not in QUIET_LOGGERS:
+            return True
+        key = (record.name, str(record.msg))
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self.interval:
+            self._last[key] = (last[0], last[1] + 1)
+            return False
+        if last is not None and last[1]:
+            record.repeated = last[1]
+        self._last[key] = (now, 0)
+        return True
+
+
 def configure_logging(
     service: str,
     instance: str,
@@ -122,6 +162,7 @@ def configure_logging(
     logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(JsonFormatter(service, instance))
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from rfc3339_validator import validate_rfc3339  # type: ignore[import-untyped]
 
-from contracts.service.logs import QUIET_LOGGERS, configure_logging
+from contracts.service.logs import QUIET_LOGGERS, RepeatFilter, configure_logging
 
 Configure = Callable[..., io.StringIO]
 
@@ -148,6 +148,33 @@ def test_third_party_loggers_are_quiet_unless_debugging(configure: Configure) ->
     stream = configure("DEBUG")
     logging.getLogger("aiokafka.consumer").debug("detail")
     assert [line["msg"] for line in lines(stream)] == ["detail"]
+
+
+def _record(name: str, msg: str, *args: object) -> logging.LogRecord:
+    return logging.LogRecord(name, logging.ERROR, "", 0, msg, args, None)
+
+
+def test_a_third_party_message_repeated_in_an_outage_is_written_once_per_interval() -> None:
+    now = [0.0]
+    repeats = RepeatFilter(interval=10.0, clock=lambda: now[0])
+    written = []
+    for tick in range(25):  # ten a second for 2.5 s, twice: as aiokafka in an outage
+        now[0] = tick * 0.1 + (10.0 if tick >= 12 else 0.0)
+        record = _record("aiokafka.conn", "Unable connect to node with id %s: %s", 1, "refused")
+        if repeats.filter(record):
+            written.append((now[0], getattr(record, "repeated", None)))
+    assert written == [(0.0, None), (11.2, 11)]
+    # another message, another logger and csms's own lines are not held back by it
+    assert repeats.filter(_record("aiokafka.conn", "Failed fetch messages from %s", 1))
+    assert repeats.filter(_record("aiokafka.consumer", "Unable connect to node with id %s", 1))
+    assert all(repeats.filter(_record("gateway", "station.connected")) for _ in range(3))
+
+
+def test_configured_logs_hold_back_third_party_repeats(configure: Configure) -> None:
+    stream = configure("INFO")
+    for node in range(5):
+        logging.getLogger("aiokafka.conn").error("Unable connect to node with id %s", node)
+    assert [line["msg"] for line in lines(stream)] == ["Unable connect to node with id 0"]
 
 
 def test_configuring_again_replaces_the_handler(configure: Configure) -> None:
