@@ -43,7 +43,8 @@ the same rounds, so that a setting's effect is read as a ratio in one run.
 code before it, side by side. ``JVM=kafka`` gives that gateway a broker of
 its own in the JVM of Kafka's start script (C2 compiler, G1, 1 GiB heap)
 instead of LocalKafka's (C1 only, serial collector: quick to start, for the
-tests), see ``_support.JVMS``.
+tests), see ``_support.JVMS``; its C2 compiler needs a minute or two of
+load before the broker's figures settle (``--warmup 60``).
 
 The broker's CPU per call is also given by thread (its network threads,
 request handlers, KRaft's, the JIT compiler's...); ``--count-requests`` puts
@@ -193,6 +194,9 @@ def main() -> None:
     parser.add_argument("--skip-rate", action="store_true", help="only the CPU rounds")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
     parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of load per server before the rounds"
+    )
+    parser.add_argument(
         "--count-requests",
         action="store_true",
         help="clients reach the broker through a request counter (a hop more: a run of its own)",
@@ -223,7 +227,7 @@ def main() -> None:
         by_name = {s.name: s for s in targets}
         print("warming up", flush=True)
         for server in targets:
-            measure_cpu(server, args.stations, args.rate, 2.0)
+            measure_cpu(server, args.stations, args.rate, args.warmup)
 
         print(f"CPU rounds: {args.rounds} x {args.window:g} s at {args.rate:g} calls/s", flush=True)
         rounds: dict[str, list[dict[str, Any]]] = {s.name: [] for s in targets}
