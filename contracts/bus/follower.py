@@ -7,8 +7,8 @@ reads from the end. Nothing is committed; a restart reads again.
 A :class:`Follower` reads several topics through one consumer: an idle
 consumer costs the broker a fetch every ``fetch_max_wait``, whatever the
 number of partitions in it, so a process that follows three topics with one
-consumer makes a third of the fetches (docs/benchmarks.md, "An idle
-broker"). :class:`TopicFollower` is a follower of one topic.
+consumer makes a third of the fetches (docs/benchmarks.md, "Kafka clients:
+an idle broker"). :class:`TopicFollower` is a follower of one topic.
 
 "Caught up" means every partition's position reached the high watermark at
 least once. The high watermark is taken from fetch responses, not from

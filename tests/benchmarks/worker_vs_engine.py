@@ -373,6 +373,13 @@ def main() -> int:
         help="run csms's worker from this checkout (a change measured against the engine)",
     )
     parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="CSMS_NAME=VALUE",
+        help="a setting of csms's worker (repeatable), e.g. CSMS_WORKER_LINGER=0.005",
+    )
+    parser.add_argument(
         "--engine", nargs=2, metavar=("BOOTSTRAP", "STATE_DIR"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -399,6 +406,7 @@ def main() -> int:
             CSMS_WORKER_SESSION_TIMEOUT="10",
             CSMS_WORKER_HEARTBEAT_INTERVAL="3",
             **({"PYTHONPATH": args.worker_pythonpath} if args.worker_pythonpath else {}),
+            **dict(setting.split("=", 1) for setting in args.worker_env),
         ) as worker,
         engine(engine_node.kafka.bootstrap) as engine_pid,
     ):
