@@ -1,7 +1,8 @@
 """csms's sessions worker against a stream-processing engine doing the same work, side by side.
 
     .venv/bin/python -m tests.benchmarks.worker_vs_engine [--rate 200] [--stations 200]
-        [--seconds 60] [--warmup 15] [--json out.json]
+        [--seconds 60] [--warmup 15] [--worker-pythonpath DIR]
+        [--worker-env CSMS_NAME=VALUE ...] [--json out.json]
 
 The engine is Quix Streams 3.28.1 (the one ADR 0008 weighed). It is not a
 csms dependency and this script installs nothing: install it into the venv
@@ -31,9 +32,10 @@ event is a regular one.
 
 Both start, catch up, then take ``--warmup`` seconds of the load before the
 window of ``--seconds`` opens; CPU (utime + stime from /proc) of each process
-and each broker over the window, divided by the events written in it. After
-the load both must have committed everything (consumer lag 0), or the figure
-says so.
+and each broker over the window, divided by the events written in it. Both
+must have committed what they handled before the window (or the run stops)
+and after the load (the table says if not). ``--worker-pythonpath DIR`` runs
+csms's worker from another checkout, ``--worker-env`` with other settings.
 """
 
 from __future__ import annotations
