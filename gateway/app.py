@@ -1,9 +1,9 @@
 """The gateway process: start everything in order, serve until SIGTERM, drain, stop in order.
 
-Start: the station registry (caught up), the Kafka producer and publisher,
-presence (caught up), the command stream (from the end), the offline responder,
-then the listeners, last, so that no station is accepted before the gateway can
-serve it.
+Start: the Kafka producer and publisher, one consumer following the station
+registry and presence (both caught up) and the command stream (from the end),
+the offline responder, then the listeners, last, so that no station is accepted
+before the gateway can serve it.
 
 Drain on SIGTERM (ARCHITECTURE.md, "Guarantees"; RELIABILITY 28): readiness
 turns false, the listeners stop accepting, in-flight calls are answered (or time
@@ -26,7 +26,7 @@ from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from contracts.bus.clients import publisher
-from contracts.bus.follower import TopicFollower
+from contracts.bus.follower import Follower
 from contracts.envelopes import Presence, encode_presence, record_key
 from contracts.headers import presence_headers
 from contracts.service.runtime import ServiceRuntime, Stopping
@@ -62,10 +62,17 @@ class GatewayApp:
         self.settings = settings
         self.metrics = GatewayMetrics(registry)
         instance = settings.resolved_instance_id()
+        kafka = settings.kafka
+        # one consumer for the stations, presence and commands: a third of the idle fetches
+        self.follower = Follower(
+            kafka,
+            client_id=f"csms-gateway-{instance}-follower",
+            fetch_max_wait=min(kafka.fetch_max_wait, kafka.table_fetch_max_wait),
+        )
         self.stations = StationRegistry(
-            settings.kafka,
-            client_id=f"csms-gateway-{instance}-stations",
+            kafka,
             on_change=lambda station_id, record: self.gateway.station_changed(station_id, record),
+            follower=self.follower,
         )
         self.publisher = publisher(
             settings.kafka,
@@ -88,19 +95,9 @@ class GatewayApp:
         self.gateway.presence = self.presence
         self.delivery = CommandDelivery(self.gateway)
         self.gateway.commands = self.delivery
-        self.presence_follower = TopicFollower(
-            settings.kafka,
-            PRESENCE.name,
-            self.presence.on_records,
-            client_id=f"csms-gateway-{instance}-presence",
-        )
-        self.command_follower = TopicFollower(
-            settings.kafka,
-            COMMANDS.name,
-            self.delivery.on_records,
-            client_id=f"csms-gateway-{instance}-commands",
-            from_beginning=False,
-            fetch_max_wait=settings.kafka.fetch_max_wait,  # replies and commands
+        self.presence_follower = self.follower.follow(PRESENCE.name, self.presence.on_records)
+        self.command_follower = self.follower.follow(
+            COMMANDS.name, self.delivery.on_records, from_beginning=False
         )
         self.offline = OfflineResponder(self.gateway, self.delivery, self.presence, settings.kafka)
         self.peers = Peers(
@@ -165,15 +162,12 @@ class GatewayApp:
     async def start(self) -> None:
         """Start in order; while Kafka cannot be reached, keep trying (liveness stays green)."""
         settings = self.settings
-        await _until_started("station registry", self.stations.start, self.stations.stop)
         await _until_started("producer", self.producer.start, self.producer.stop)
         await self.publisher.start(EVENTS.name, PRESENCE.name, COMMAND_RESULTS.name)
         self.kafka_ok = True
-        for name, follower in (
-            ("presence", self.presence_follower),
-            ("command stream", self.command_follower),
-        ):
-            await _until_started(name, follower.start, follower.stop)
+        await _until_started(
+            "stations, presence and command stream", self.follower.start, self.follower.stop
+        )
         await _until_started("offline responder", self.offline.start, self.offline.stop)
         while not (
             await self.stations.wait_caught_up(10)
@@ -295,9 +289,7 @@ class GatewayApp:
         # each step bounded: the drain timeout is the operator's grace period, not a hint
         for step in (
             self.offline.stop,
-            self.command_follower.stop,
-            self.presence_follower.stop,
-            self.stations.stop,
+            self.follower.stop,
             self.producer.stop,
         ):
             with contextlib.suppress(Exception):

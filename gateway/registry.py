@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from contracts.bus.follower import TopicFollower
+from contracts.bus.follower import Followed, Follower, TopicFollower
 from contracts.envelopes import StationRecord, decode_station
 from contracts.settings import KafkaSettings
 from contracts.topics import STATIONS
@@ -101,12 +101,20 @@ class StationRegistry:
         *,
         client_id: str = "csms-stations",
         on_change: OnChange | None = None,
+        follower: Follower | None = None,
     ) -> None:
+        """``follower``: read the topic through that shared :class:`Follower`, which its
+        owner starts and stops (:meth:`start` and :meth:`stop` then do nothing); without
+        it the registry has a consumer of its own."""
         self.kafka = kafka
         self.client_id = client_id
         self.on_change = on_change
         self._stations: dict[str, StationRecord] = {}
+        self._shared = follower
         self._follower: TopicFollower | None = None
+        self._followed: Followed | TopicFollower | None = None
+        if follower is not None:
+            self._followed = follower.follow(STATIONS.name, self._apply)
         self.skipped = 0
         """Records skipped because they could not be decoded."""
 
@@ -126,7 +134,7 @@ class StationRegistry:
     @property
     def caught_up(self) -> bool:
         """Whether every partition was read up to its high watermark at least once."""
-        return self._follower is not None and self._follower.caught_up
+        return self._followed is not None and self._followed.caught_up
 
     async def start(self) -> None:
         """Connect and start reading from the beginning, in the background.
@@ -134,9 +142,12 @@ class StationRegistry:
         Raises the Kafka client's error when Kafka cannot be reached, and
         ``TimeoutError`` when the topic does not exist (``csms topics create``).
         """
+        if self._shared is not None:
+            return
         self._follower = TopicFollower(
             self.kafka, STATIONS.name, self._apply, client_id=self.client_id
         )
+        self._followed = self._follower
         try:
             await self._follower.start()
         except BaseException:
@@ -146,9 +157,9 @@ class StationRegistry:
 
     async def wait_caught_up(self, within: float) -> bool:
         """Wait until :attr:`caught_up`, at most ``within`` seconds; returns it."""
-        if self._follower is None:
+        if self._followed is None:
             return False
-        return await self._follower.wait_caught_up(within)
+        return await self._followed.wait_caught_up(within)
 
     async def stop(self) -> None:
         if self._follower is not None:

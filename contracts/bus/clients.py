@@ -134,22 +134,24 @@ def admin_client(kafka: KafkaSettings, client_id: str) -> AIOKafkaAdminClient:
 
 
 async def assign_all(
-    client: AIOKafkaConsumer, topic: str, *, within: float = 3.0
+    client: AIOKafkaConsumer, *topics: str, within: float = 3.0
 ) -> list[TopicPartition]:
-    """Assign every partition of ``topic`` to a group-less consumer and return them."""
+    """Assign every partition of ``topics`` to a group-less consumer and return them."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
-    while True:
-        partitions = client.partitions_for_topic(topic)
-        if partitions:
-            break
-        if loop.time() > deadline:
-            raise TimeoutError(
-                f"topic {topic} does not exist (csms topics create makes the csms topics)"
-            )
-        await client._client.force_metadata_update()
-        await asyncio.sleep(0.1)
-    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+    assigned = []
+    for topic in topics:
+        while True:
+            partitions = client.partitions_for_topic(topic)
+            if partitions:
+                break
+            if loop.time() > deadline:
+                raise TimeoutError(
+                    f"topic {topic} does not exist (csms topics create makes the csms topics)"
+                )
+            await client._client.force_metadata_update()
+            await asyncio.sleep(0.1)
+        assigned += [TopicPartition(topic, p) for p in sorted(partitions)]
     client.assign(assigned)
     return assigned
 

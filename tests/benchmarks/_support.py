@@ -11,6 +11,7 @@ measurement window that excludes connecting and warming up.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import json
@@ -26,10 +27,18 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+from contracts.bus import broker as broker_module
 from contracts.bus.admin import TopicSettings, create_topics
 from contracts.bus.broker import LocalKafka
 from loadtest.report import Report, decode_report, histogram, timeline_histogram
+from tests.benchmarks._kafka_requests import (
+    RequestCounter,
+    java_thread_names,
+    thread_cpu,
+    thread_groups,
+)
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaUnderTest
 from tests.support.processes import CSMS, csms_env
@@ -95,31 +104,118 @@ class Server:
     url: str
     pids: dict[str, int]
     stop: Any = None
+    broker: Broker | None = None
 
     def cpu(self) -> dict[str, float]:
         return {role: cpu_seconds(pid) for role, pid in self.pids.items()}
+
+    def broker_readings(self) -> BrokerReadings | None:
+        """The broker's threads' CPU and the requests counted so far (None: no broker)."""
+        if self.broker is None:
+            return None
+        counter = self.broker.requests
+        return BrokerReadings(
+            self.broker.threads(), counter.snapshot() if counter else collections.Counter()
+        )
+
+
+@dataclasses.dataclass
+class BrokerReadings:
+    threads: dict[int, tuple[str, float]]
+    requests: collections.Counter[tuple[str, str]]
+
+
+def broker_per_call(before: BrokerReadings, after: BrokerReadings, calls: int) -> dict[str, Any]:
+    """The broker's CPU µs per call by thread, and requests per call by client and by API."""
+    threads = {
+        name: round(spent / calls * 1e6, 2)
+        for name, spent in thread_groups(before.threads, after.threads).items()
+        if spent > 0
+    }
+    requests = after.requests.copy()
+    requests.subtract(before.requests)
+    by_api: collections.Counter[str] = collections.Counter()
+    for (_, api), count in requests.items():
+        by_api[api] += count
+    figures: dict[str, Any] = {"broker_threads_us_per_call": threads}
+    if by_api:
+        figures["requests_per_call"] = {
+            f"{client} {api}": round(count / calls, 4)
+            for (client, api), count in sorted(requests.items())
+            if count
+        }
+        figures["requests_per_call_by_api"] = {
+            api: round(count / calls, 4) for api, count in by_api.most_common() if count
+        }
+    return figures
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-@contextlib.contextmanager
-def broker() -> Iterator[tuple[KafkaUnderTest, int]]:
-    """A local Apache Kafka node with every csms topic, and the node's pid.
+# How the JVM of a benchmark's broker runs: LocalKafka's (tests, ``csms up``: C1 only,
+# serial GC, small heap; quick to start) or Kafka's own start script's (C2, G1, 1 GiB).
+JVMS = {
+    "local": broker_module.JVM_OPTIONS,
+    "kafka": (
+        "-Xmx1G", "-Xms1G", "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+        "-XX:InitiatingHeapOccupancyPercent=35", "-XX:+ExplicitGCInvokesConcurrent",
+        "-Djava.awt.headless=true",
+    ),
+}  # fmt: skip
 
+
+@dataclasses.dataclass
+class Broker:
+    """A benchmark's Kafka node: its settings, its pid, and its request counter if any."""
+
+    kafka: KafkaUnderTest
+    pid: int
+    requests: RequestCounter | None = None
+    thread_names: dict[int, str] = dataclasses.field(default_factory=dict)
+
+    def threads(self) -> dict[int, tuple[str, float]]:
+        """Each of the node's threads: its Java name and CPU seconds (:func:`thread_cpu`)."""
+        return thread_cpu(self.pid, self.thread_names)
+
+
+@contextlib.contextmanager
+def kafka_node(*, count_requests: bool = False, jvm: str = "local") -> Iterator[Broker]:
+    """A local Apache Kafka node with every csms topic (4 partitions).
+
+    ``count_requests``: every client reaches it through a :class:`RequestCounter`
+    (the node advertises the counter's port). ``jvm``: a key of :data:`JVMS`.
     While it runs, SIGTERM unwinds the benchmark like Ctrl-C does, so that the
     servers it started are stopped rather than left running.
     """
     previous = signal.signal(signal.SIGTERM, _exit_on_signal)
     with contextlib.ExitStack() as stack:
         stack.callback(signal.signal, signal.SIGTERM, previous)
-        local = stack.enter_context(LocalKafka(0))
-        kafka = KafkaUnderTest("local", local.kafka_settings())
-        asyncio.run(create_topics(TopicSettings(kafka=kafka.settings, partitions=4)))
+        counter = stack.enter_context(RequestCounter()) if count_requests else None
+        overrides = {}
+        if counter is not None:
+            overrides["advertised.listeners"] = f"PLAINTEXT://127.0.0.1:{counter.port}"
+        local = LocalKafka(0, overrides=overrides)
+        with mock.patch.object(broker_module, "JVM_OPTIONS", JVMS[jvm]):
+            stack.enter_context(local)
         (node,) = local.nodes
         assert node.process is not None
-        yield kafka, node.process.pid
+        settings = local.kafka_settings()
+        if counter is not None:
+            counter.target(node.port)
+            settings = dataclasses.replace(settings, bootstrap=f"127.0.0.1:{counter.port}")
+        kafka = KafkaUnderTest("local", settings)
+        asyncio.run(create_topics(TopicSettings(kafka=kafka.settings, partitions=4)))
+        pid = node.process.pid
+        yield Broker(kafka, pid, counter, java_thread_names(pid))
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[tuple[KafkaUnderTest, int]]:
+    """A local Apache Kafka node with every csms topic, and the node's pid (:func:`kafka_node`)."""
+    with kafka_node() as node:
+        yield node.kafka, node.pid
 
 
 @contextlib.contextmanager
@@ -132,29 +228,38 @@ def gateway(kafka: KafkaUnderTest, *args: str, **env: str) -> Iterator[GatewayPr
 
 
 @contextlib.contextmanager
-def script_server(module: str, name: str) -> Iterator[Server]:
-    """``python -m tests.benchmarks.<module>``: prints ``listening on PORT``."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", f"tests.benchmarks.{module}"],
+def child(*args: str) -> Iterator[tuple[int, str]]:
+    """``python ARGS`` from the repository's root: its pid and the first line it prints.
+
+    SIGTERM at the end (SIGKILL 10 s later).
+    """
+    process = subprocess.Popen(
+        [sys.executable, *args],
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
         cwd=Path(__file__).parents[2],
     )
     try:
-        assert child.stdout is not None
-        line = child.stdout.readline()
+        assert process.stdout is not None
+        yield process.pid, process.stdout.readline()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def script_server(module: str, name: str) -> Iterator[Server]:
+    """``python -m tests.benchmarks.<module>``: prints ``listening on PORT``."""
+    with child("-m", f"tests.benchmarks.{module}") as (pid, line):
         match = re.match(r"listening on (\d+)", line)
         if match is None:
             raise RuntimeError(f"{module} did not start: {line!r}")
-        yield Server(name, f"ws://127.0.0.1:{match[1]}/ocpp/", {"server": child.pid})
-    finally:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        yield Server(name, f"ws://127.0.0.1:{match[1]}/ocpp/", {"server": pid})
 
 
 def metrics(status_port: int) -> dict[str, float]:

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.benchmarks.authorize [--stations 200] [--rate 200] [--duration 20]
 
-Starts the embedded broker, ``csms gateway`` and ``csms worker sessions`` as
+Starts one Apache Kafka node, ``csms gateway`` and ``csms worker sessions`` as
 processes (the worker accepts unknown id tokens, so every Authorize is
 looked up and answered Accepted), connects ``--stations`` OCPP 1.6 stations
 (plain websockets, frames built by hand: the load generator must cost little)
@@ -14,9 +14,11 @@ loop included) counts against the result instead of slowing the load down
 (no coordinated omission). The first ``--warmup`` seconds are not recorded.
 
 Reports p50 / p90 / p99 / p99.9 / max (hdrhistogram, microsecond resolution),
-the calls that failed (a CALLERROR, or no answer within 10 s), the worker's
-share of the path (its ``csms_worker_reply_delay_seconds``: from the gateway
-receiving the call to the reply handed to the producer), and the machine.
+the calls that failed (a CALLERROR, or no answer within 10 s), the CPU per
+call of the gateway, the worker and the broker (/proc, from the first
+measured call to the last answer), the worker's share of the path (its
+``csms_worker_reply_delay_seconds``: from the gateway receiving the call to
+the reply handed to the producer), and the machine.
 Everything runs on this machine: the load generator shares the CPUs with the
 broker, the gateway and the worker. ``--json`` prints the same as JSON.
 """
@@ -33,7 +35,7 @@ import re
 import sys
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -43,6 +45,7 @@ from hdrh.histogram import HdrHistogram
 from contracts.bus.admin import TopicSettings, create_topics
 from contracts.bus.broker import LocalKafka
 from contracts.service.runtime import run
+from tests.benchmarks._support import cpu_seconds
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaUnderTest
 from tests.workers.processes import WorkerProcess
@@ -78,8 +81,15 @@ class Station:
 
 
 async def drive(
-    url: str, stations: int, rate: float, duration: float, warmup: float
+    url: str,
+    stations: int,
+    rate: float,
+    duration: float,
+    warmup: float,
+    on_window: Callable[[str], None] = lambda edge: None,
 ) -> dict[str, Any]:
+    """Run the load; ``on_window("open")`` as the first measured call is due,
+    ``on_window("close")`` once the last one is answered."""
     histogram = HdrHistogram(1, 60_000_000, 3)  # microseconds, 1 µs .. 60 s
     failures = 0
     recorded = 0
@@ -109,16 +119,22 @@ async def drive(
             else:
                 failures += 1
 
+        opened = False
         for index in range(total):
             due = begin + index / rate
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            task = loop.create_task(one(connections[index % stations], due, due - begin >= warmup))
+            measured = due - begin >= warmup
+            if measured and not opened:
+                on_window("open")
+                opened = True
+            task = loop.create_task(one(connections[index % stations], due, measured))
             pending.add(task)
             task.add_done_callback(pending.discard)
         if pending:
             await asyncio.wait(pending)
+        on_window("close")
         for station in connections:
             station.reader.cancel()
     return {
@@ -161,10 +177,12 @@ def machine() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def system(partitions: int) -> Iterator[tuple[GatewayProcess, WorkerProcess]]:
+def system(partitions: int) -> Iterator[tuple[GatewayProcess, WorkerProcess, int]]:
     with LocalKafka(0) as broker:
         kafka = KafkaUnderTest("local", broker.kafka_settings())
         asyncio.run(create_topics(TopicSettings(kafka=kafka.settings, partitions=partitions)))
+        (node,) = broker.nodes
+        assert node.process is not None
         with (
             # every station connects from 127.0.0.1: lift the per-address handshake limit
             GatewayProcess(
@@ -176,10 +194,13 @@ def system(partitions: int) -> Iterator[tuple[GatewayProcess, WorkerProcess]]:
                 group="bench-sessions",
                 CSMS_ALLOW_UNKNOWN_ID_TOKENS="true",
                 CSMS_WORKER_CHECKPOINT_INTERVAL="1.0",
+                # the production defaults, not the test helper's short group timeouts
+                CSMS_WORKER_SESSION_TIMEOUT="10",
+                CSMS_WORKER_HEARTBEAT_INTERVAL="3",
             ) as worker,
         ):
             worker.wait_assigned()
-            yield gateway, worker
+            yield gateway, worker, node.process.pid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,12 +212,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the topics")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    with system(args.partitions) as (gateway, worker):
+    with system(args.partitions) as (gateway, worker, broker_pid):
         url = gateway.url("")
-        result = run(lambda: drive(url, args.stations, args.rate, args.duration, args.warmup))
+        assert gateway.process is not None and worker.process is not None
+        pids = {"gateway": gateway.process.pid, "worker": worker.process.pid, "broker": broker_pid}
+        cpu: dict[str, dict[str, float]] = {}
+
+        def on_window(edge: str) -> None:
+            cpu[edge] = {role: cpu_seconds(pid) for role, pid in pids.items()}
+
+        result = run(
+            lambda: drive(url, args.stations, args.rate, args.duration, args.warmup, on_window)
+        )
         worker_share = _metric_mean(worker.status_port, "csms_worker_reply_delay_seconds")
         handling = _metric_mean(worker.status_port, "csms_worker_processing_seconds")
+    calls = max(result["calls"] + result["failed"], 1)
+    per_call = {role: (cpu["close"][role] - cpu["open"][role]) / calls * 1e6 for role in pids}
+    per_call["total"] = sum(per_call.values())
     report = {
+        "cpu_us_per_call": per_call,
         "stations": args.stations,
         "rate_per_s": args.rate,
         "duration_s": args.duration,
@@ -222,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  gateway receipt -> worker reply, mean {worker_share * 1000:.2f} ms "
             f"(of which deciding and publishing {handling * 1e6:.0f} µs per event)"
         )
+    print(
+        "  CPU per call: "
+        + ", ".join(f"{role} {us:.0f} µs" for role, us in per_call.items())
+        + " (the load generator not counted; the window includes the last answers' wait)"
+    )
     info = report["machine"]
     print(
         f"machine: {info['cpus']} CPUs, {info['cpu']}, Python {info['python']}, "

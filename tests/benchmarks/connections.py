@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.benchmarks.connections [--stations 19000] [--hold 30] [--json OUT]
 
-One ``csms gateway`` process on the embedded broker; ``csms loadtest`` (in as
+One ``csms gateway`` process on one Apache Kafka node; ``csms loadtest`` (in as
 many processes as it needs) connects ``--stations`` stations at
 ``--connect-rate`` per second; each boots (BootNotification, two
 StatusNotifications) and then heartbeats every ``--heartbeat`` seconds,

@@ -6,7 +6,7 @@
 ``--gateways`` ``csms gateway`` processes bind the same port with SO_REUSEPORT
 (``CSMS_REUSE_PORT=true``; the kernel spreads new connections over them), each
 with its own status port and ``CSMS_MAX_CONNECTIONS`` below the 20,000
-open-file limit, all publishing to the embedded broker. ``csms loadtest``
+open-file limit, all publishing to one Apache Kafka node. ``csms loadtest``
 simulates ``--stations`` stations in as many processes as that takes (15,000
 each at most), spread over four loopback source addresses (one source address
 has about 28,000 ephemeral ports towards one port). Each station boots,

@@ -7,12 +7,10 @@ The same open-loop load (OCPP 1.6; 40 % MeterValues with four sampled values,
 40 % Heartbeat, 20 % StatusNotification; Poisson arrivals over ``--stations``
 connections) goes to four servers, each in its own processes, started once:
 
-- **csms**: ``csms gateway`` on the embedded Kafka-protocol broker (Tansu):
-  decode, validate, publish to ``ocpp.events.v1``, answer after Kafka's ack.
-  Its consumers wait at the broker as they do on Kafka (the defaults, 500 ms):
-  this load sends nothing through them, so the embedded broker's short waits
-  (``EmbeddedBroker.kafka_settings``, for reply latency) would only add empty
-  fetches that a production gateway does not make;
+- **csms**: ``csms gateway`` (default settings) on one Apache Kafka node
+  (``LocalKafka``): decode, validate, publish to ``ocpp.events.v1``, answer
+  after Kafka's ack. This load sends nothing through its consumers; their
+  fetches wait 500 ms at the broker;
 - **reference**: ``tests/benchmarks/reference_csms.py``, the ``ocpp`` package's
   ``ChargePoint`` with ``@on`` handlers on websockets + uvloop, no Kafka;
 - **bare**: ``tests/benchmarks/bare_server.py``, websockets + uvloop answering
@@ -42,7 +40,18 @@ further ``csms gateway`` on the same broker with those settings, measured in
 the same rounds, so that a setting's effect is read as a ratio in one run.
 ``PYTHONPATH=DIR`` in a variant runs that gateway from another checkout
 (``git worktree add /tmp/before HEAD~1``): a change measured against the
-code before it, side by side.
+code before it, side by side. ``JVM=kafka`` gives that gateway a broker of
+its own in the JVM of Kafka's start script (C2 compiler, G1, 1 GiB heap)
+instead of LocalKafka's (C1 only, serial collector: quick to start, for the
+tests), see ``_support.JVMS``; its C2 compiler needs a minute or two of
+load before the broker's figures settle (``--warmup 60``).
+
+The broker's CPU per call is also given by thread (its network threads,
+request handlers, KRaft's, the JIT compiler's...); ``--count-requests`` puts
+a request counter between the clients and the broker
+(``tests/benchmarks/_kafka_requests.py``) and gives the requests per call by
+client and API. The counter is a hop more on every request, so batches grow
+a little: count in a run of its own.
 
 Finally, with ``--profile N``, py-spy samples the gateway for N seconds under
 the same load and the functions with the largest share of its busy time are
@@ -66,9 +75,11 @@ WARM_UP = 3.0  # seconds of load before a measurement window opens
 
 
 @contextlib.contextmanager
-def servers(variants: list[str]) -> Iterator[list[support.Server]]:
+def servers(
+    variants: list[str], *, count_requests: bool = False, jvm: str = "local"
+) -> Iterator[list[support.Server]]:
     with (
-        support.broker() as (kafka, broker_pid),
+        support.kafka_node(count_requests=count_requests, jvm=jvm) as broker,
         contextlib.ExitStack() as stack,
         support.script_server("reference_csms", "reference") as reference,
         support.script_server("bare_server", "bare") as bare,
@@ -77,36 +88,49 @@ def servers(variants: list[str]) -> Iterator[list[support.Server]]:
         gateways = []
         for variant in ["", *variants]:
             settings = dict(s.split("=", 1) for s in variant.split(",") if s)
-            gw = stack.enter_context(support.gateway(kafka, **settings))
+            own = broker
+            if "JVM" in settings:  # a broker of its own, in that JVM
+                node = support.kafka_node(count_requests=count_requests, jvm=settings.pop("JVM"))
+                own = stack.enter_context(node)
+            gw = stack.enter_context(support.gateway(own.kafka, **settings))
             assert gw.process is not None
-            pids = {"gateway": gw.process.pid, "broker": broker_pid}
+            pids = {"gateway": gw.process.pid, "broker": own.pid}
             name = f"csms {variant}".strip()
-            gateways.append(support.Server(name, gw.url(""), pids, stop=gw))
+            gateways.append(support.Server(name, gw.url(""), pids, stop=gw, broker=own))
         yield [*gateways, reference, bare, floor]
 
 
 def measure_cpu(
     server: support.Server, stations: int, rate: float, window: float
 ) -> dict[str, Any]:
-    """One round: CPU of each process of ``server`` per call answered in the window."""
+    """One round: CPU of each process of ``server`` per call answered in the window.
+
+    For csms also the broker's CPU per call by thread, and with a request
+    counter the requests per call by client and API.
+    """
     text = support.scenario(stations=stations, rate=rate, duration=WARM_UP + window + 1.5)
     run = support.LoadRun(server.url, text)
     run.sleep_until(WARM_UP)
     before = server.cpu()
+    broker_before = server.broker_readings()
     run.sleep_until(WARM_UP + window)
     after = server.cpu()
+    broker_after = server.broker_readings()
     report = run.result()
     figures = support.window(report, run.start_at + WARM_UP, run.start_at + WARM_UP + window)
     answered = max(figures["answered"], 1)
     per_call = {role: (after[role] - before[role]) / answered * 1e6 for role in before}
     per_call["total"] = sum(per_call.values())
-    return {
+    result = {
         "per_call_us": per_call,
         "answered": figures["answered"],
         "p99_ms": figures.get("p99"),
         "errors": sum(report.errors.values()),
         "generator_cpu_s": report.generator.cpu_seconds,
     }
+    if broker_before is not None and broker_after is not None:
+        result |= support.broker_per_call(broker_before, broker_after, answered)
+    return result
 
 
 def step(server: support.Server, stations: int, rate: float, seconds: float) -> dict[str, Any]:
@@ -170,29 +194,40 @@ def main() -> None:
     parser.add_argument("--skip-rate", action="store_true", help="only the CPU rounds")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
     parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of load per server before the rounds"
+    )
+    parser.add_argument(
+        "--count-requests",
+        action="store_true",
+        help="clients reach the broker through a request counter (a hop more: a run of its own)",
+    )
+    parser.add_argument(
+        "--jvm", choices=sorted(support.JVMS), default="local", help="the broker's JVM options"
+    )
+    parser.add_argument(
         "--variant",
         action="append",
         default=[],
-        metavar="CSMS_NAME=VALUE|PYTHONPATH=DIR[,...]",
+        metavar="CSMS_NAME=VALUE|PYTHONPATH=DIR|JVM=kafka[,...]",
         help="a further gateway with these settings or code, measured alongside (repeatable)",
     )
     args = parser.parse_args()
     for variant in args.variant:
         names = [s.split("=", 1)[0] for s in variant.split(",") if "=" in s]
         if len(names) != len(variant.split(",")) or not all(
-            name.startswith("CSMS_") or name == "PYTHONPATH" for name in names
+            name.startswith("CSMS_") or name in ("PYTHONPATH", "JVM") for name in names
         ):
             parser.error(
-                f"--variant {variant!r}: expected CSMS_NAME=VALUE or PYTHONPATH=DIR, "
+                f"--variant {variant!r}: expected CSMS_NAME=VALUE, PYTHONPATH=DIR or JVM=NAME, "
                 "comma-separated"
             )
 
     results: dict[str, Any] = {"machine": support.machine(), "args": vars(args)}
-    with servers(args.variant) as targets:
+    with servers(args.variant, count_requests=args.count_requests, jvm=args.jvm) as targets:
         by_name = {s.name: s for s in targets}
         print("warming up", flush=True)
         for server in targets:
-            measure_cpu(server, args.stations, args.rate, 2.0)
+            measure_cpu(server, args.stations, args.rate, args.warmup)
 
         print(f"CPU rounds: {args.rounds} x {args.window:g} s at {args.rate:g} calls/s", flush=True)
         rounds: dict[str, list[dict[str, Any]]] = {s.name: [] for s in targets}
@@ -216,6 +251,16 @@ def main() -> None:
         }
         results["cpu_rounds"] = rounds
         results["cpu_per_call_us"] = cpu
+        results["broker_per_call"] = {
+            name: {
+                key: _medians([f[key] for f in figures])
+                for key in ("broker_threads_us_per_call", "requests_per_call_by_api",
+                            "requests_per_call")
+                if key in figures[0]
+            }
+            for name, figures in rounds.items()
+            if "broker_threads_us_per_call" in figures[0]
+        }  # fmt: skip
 
         if not args.skip_rate:
             print("highest rate with p99 < 50 ms", flush=True)
@@ -248,6 +293,12 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 
+def _medians(tables: list[dict[str, float]]) -> dict[str, float]:
+    """Key by key, the median over the rounds (a key missing from a round counts as 0)."""
+    keys = {key: None for table in tables for key in table}
+    return {key: statistics.median(t.get(key, 0.0) for t in tables) for key in keys}
+
+
 def report(results: dict[str, Any]) -> None:
     cpu = results["cpu_per_call_us"]
     reference = cpu["reference"]["total"]
@@ -278,6 +329,21 @@ def report(results: dict[str, Any]) -> None:
     headers = ["server", "CPU µs per call", "reference ÷ this", "this ÷ bare", "this ÷ floor"]
     print()
     print(support.table(headers, rows))
+    for name, broker in results.get("broker_per_call", {}).items():
+        print(f"\n{name}: the broker's CPU per call by thread (µs, medians)")
+        top = sorted(broker["broker_threads_us_per_call"].items(), key=lambda item: -item[1])
+        print(
+            support.table(["broker thread", "µs per call"], [(n, f"{v:.1f}") for n, v in top[:12]])
+        )
+        if "requests_per_call_by_api" in broker:
+            print(support.table(
+                ["API", "requests per call"],
+                [(n, f"{v:.4f}") for n, v in broker["requests_per_call_by_api"].items()],
+            ))  # fmt: skip
+            print(support.table(
+                ["client and API", "requests per call"],
+                [(n, f"{v:.4f}") for n, v in broker["requests_per_call"].items()],
+            ))  # fmt: skip
     if "highest_rate" in results:
         rates = results["highest_rate"]
         print()

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.benchmarks.storm [--stations 19000] [--json OUT]
 
-One ``csms gateway`` process on the embedded broker holds ``--stations``
+One ``csms gateway`` process on one Apache Kafka node holds ``--stations``
 stations (connected at ``--connect-rate``, booted, heartbeating every 300 s).
 Then every station's TCP connection is dropped at the same instant (a reset,
 as in a network outage) and every station reconnects at once, boots again
