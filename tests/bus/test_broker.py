@@ -112,6 +112,8 @@ def test_local_kafka_picks_free_ports_and_stops_its_processes() -> None:
         (node,) = kafka.nodes
         process = node.process
         data = kafka.data_dir
+        # Kafka's own log reaches the node's log file (which BrokerError quotes)
+        assert "Kafka Server started" in node.log_tail()
     assert process is not None and process.poll() is not None
     assert not data.exists(), "temporary storage is removed at stop"
 
