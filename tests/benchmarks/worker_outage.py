@@ -43,7 +43,7 @@ class Replies:
 
     def __init__(self, kafka: KafkaUnderTest) -> None:
         self.records: list[Any] = []
-        self._consumer = consumer(kafka.settings, "bench-replies", metadata_max_age_ms=3000)
+        self._consumer = consumer(kafka.settings, "bench-replies")
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Replies:

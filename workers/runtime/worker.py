@@ -90,10 +90,6 @@ P = TypeVar("P")
 
 _POLL_TIMEOUT_MS = 200
 _RETRY_DELAY = 1.0  # seconds between two attempts at reading a changelog Kafka does not serve
-# aiokafka's fetcher retries a leader it cannot reach without asking for metadata again, so a
-# consumer only learns a lost broker's partitions' new leaders at its next periodic refresh
-# (5 min by default): every 3 s instead, one small Metadata request
-METADATA_MAX_AGE_MS = 3000
 
 
 class Worker(Generic[S, P]):
@@ -173,7 +169,6 @@ class Worker(Generic[S, P]):
             f"csms-{self.name}-{self.instance}",
             group_id=self.group,
             max_poll_records=settings.max_batch,
-            metadata_max_age_ms=METADATA_MAX_AGE_MS,
             session_timeout_ms=int(settings.session_timeout * 1000),
             heartbeat_interval_ms=int(settings.heartbeat_interval * 1000),
             group_instance_id=(
