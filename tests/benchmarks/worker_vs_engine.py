@@ -61,7 +61,6 @@ from aiokafka import TopicPartition
 from contracts.bus.clients import admin_client, consumer, publisher
 from contracts.bus.publisher import Publisher, partition_for
 from contracts.envelopes import (
-    StationCommand,
     StationEvent,
     decode_event,
     encode_command,
@@ -72,7 +71,7 @@ from contracts.headers import OCPP_ACTION, command_headers, event_headers, heade
 from contracts.topics import COMMANDS, EVENTS
 from tests.benchmarks import _support as support
 from tests.workers.processes import WorkerProcess
-from workers.runtime.logic import Position
+from workers.runtime.logic import Position, reply_command
 from workers.sessions.id_tokens import IdTokenTable
 from workers.sessions.logic import SessionsLogic
 from workers.sessions.model import StationSessions, TransactionIds
@@ -281,20 +280,7 @@ def run_engine(bootstrap: str, state_dir: str) -> None:
         if decision.reply is not None and event.reply_expected:
             reply = decision.reply
             now = datetime.now(UTC)
-            command = StationCommand(
-                command_id=f"quix:{event.connection_id}:{event.message_id}",
-                station_id=event.station_id,
-                kind="call_result" if reply.error_code is None else "call_error",
-                action=event.action or "",
-                message_id=event.message_id,
-                error_code=reply.error_code,
-                error_description=reply.error_description,
-                ocpp_version=event.ocpp_version,
-                created_at=now,
-                expires_at=event.reply_by,
-                source=logic.source,
-                payload=msgspec.Raw(reply.payload),
-            )
+            command = reply_command("quix", event, reply, source=logic.source, now=now)
             out.append((COMMANDS.name, encode_command(command), command_headers(command)))
         out += [(o.topic, o.value, o.headers) for o in decision.outputs]
         return out

@@ -18,12 +18,23 @@ runtime writes a key's state to the changelog only when the object changed.
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from contracts.envelopes import StationEvent
+import msgspec
+
+from contracts.envelopes import StationCommand, StationEvent
 from contracts.headers import Headers
 
-__all__ = ["Decision", "Logic", "Output", "Position", "RecordRejected", "Reply"]
+__all__ = [
+    "Decision",
+    "Logic",
+    "Output",
+    "Position",
+    "RecordRejected",
+    "Reply",
+    "reply_command",
+]
 
 S = TypeVar("S")
 P = TypeVar("P")
@@ -55,6 +66,30 @@ class Reply:
     @classmethod
     def error(cls, code: str, description: str) -> Reply:
         return cls(error_code=code, error_description=description)
+
+
+def reply_command(
+    worker: str, event: StationEvent, reply: Reply, *, source: str, now: datetime
+) -> StationCommand:
+    """The command that carries ``reply`` to the station's call ``event`` (ocpp.commands.v1).
+
+    Its id is the call's identity, so a reply sent twice (a replay) is one command to
+    the gateway; it expires when the station stops waiting (``reply_by``).
+    """
+    return StationCommand(
+        command_id=f"{worker}:{event.connection_id}:{event.message_id}",
+        station_id=event.station_id,
+        kind="call_result" if reply.error_code is None else "call_error",
+        action=event.action or "",
+        message_id=event.message_id,
+        error_code=reply.error_code,
+        error_description=reply.error_description,
+        ocpp_version=event.ocpp_version,
+        created_at=now,
+        expires_at=event.reply_by,
+        source=source,
+        payload=msgspec.Raw(reply.payload),
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -52,7 +52,6 @@ from contracts.bus.follower import TopicFollower
 from contracts.bus.outage import Outage
 from contracts.envelopes import (
     DeadLetter,
-    StationCommand,
     StationEvent,
     decode_event,
     encode_command,
@@ -76,7 +75,14 @@ from workers.runtime.changelog import (
     ensure_changelog,
     read_changelog,
 )
-from workers.runtime.logic import Decision, Logic, Position, RecordRejected, Reply
+from workers.runtime.logic import (
+    Decision,
+    Logic,
+    Position,
+    RecordRejected,
+    Reply,
+    reply_command,
+)
 from workers.runtime.metrics import WorkerMetrics
 from workers.runtime.partition import Acks, Checkpoint, OwnedPartition, PublishFailed
 from workers.runtime.settings import WorkerSettings
@@ -301,21 +307,7 @@ class Worker(Generic[S, P]):
         if event.reply_by is not None and now > event.reply_by:
             self.metrics.replies_late.inc()  # the station got the fallback already
             return
-        command = StationCommand(
-            # the call's identity: a reply sent twice (a replay) is one command to the gateway
-            command_id=f"{self.name}:{event.connection_id}:{event.message_id}",
-            station_id=event.station_id,
-            kind="call_result" if reply.error_code is None else "call_error",
-            action=event.action or "",
-            message_id=event.message_id,
-            error_code=reply.error_code,
-            error_description=reply.error_description,
-            ocpp_version=event.ocpp_version,
-            created_at=now,
-            expires_at=event.reply_by,
-            source=self.source,
-            payload=msgspec.Raw(reply.payload),
-        )
+        command = reply_command(self.name, event, reply, source=self.source, now=now)
         self.publisher.publish(
             COMMANDS.name,
             event.station_id.encode(),
