@@ -39,7 +39,7 @@ from typing import IO, Literal
 
 from contracts.bus import kafka_dist
 from contracts.cli import Command
-from contracts.settings import KafkaSettings, add_arguments, environment, load, setting
+from contracts.settings import KafkaSettings, add_arguments, load, setting
 
 __all__ = [
     "BrokerError",
@@ -495,14 +495,15 @@ class LocalKafka:
         if self._temporary:
             for node in self.nodes:
                 node.kill()
-                node.stop()
-        for group in (self.brokers, [n for n in self.nodes if not n.is_broker]):
-            for node in group:
-                if node.process is not None and node.process.poll() is None:
-                    node.process.send_signal(signal.SIGCONT)
-                    node.process.terminate()
-            for node in group:
-                node.stop(timeout)
+                node.stop()  # closes its log
+        else:
+            for group in (self.brokers, [n for n in self.nodes if not n.is_broker]):
+                for node in group:  # all of a group at once, then wait for each
+                    if node.process is not None and node.process.poll() is None:
+                        node.process.send_signal(signal.SIGCONT)
+                        node.process.terminate()
+                for node in group:
+                    node.stop(timeout)
         self.nodes = []
         if self._temporary:
             shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -569,16 +570,11 @@ def _run(args: argparse.Namespace) -> int:
     except BrokerError as exc:
         print(f"csms broker: {exc}", file=sys.stderr)
         return 1
-    variables = " ".join(
-        f"{name}={value}"
-        for name, value in environment(kafka.kafka_settings()).items()
-        if name == "CSMS_KAFKA_BOOTSTRAP"
-    )
     where = "temporary storage" if not settings.data_dir else f"data in {settings.data_dir}"
     print(
         f"csms broker: Apache Kafka {kafka_dist.KAFKA_VERSION}, {kafka.size} KRaft node(s) on "
         f"{kafka.bootstrap} ({where}), ready in {time.monotonic() - started:.1f} s; "
-        f"Ctrl-C stops; point csms at it with {variables}",
+        f"Ctrl-C stops; point csms at it with CSMS_KAFKA_BOOTSTRAP={kafka.bootstrap}",
         flush=True,
     )
     stopping = False
