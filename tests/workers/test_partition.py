@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
@@ -75,3 +76,29 @@ def test_a_partition_fails_for_as_long_as_handled_events_wait_after_a_failed_wri
     assert owned.failing_for(1000.0) == 100.0
     owned.close()  # captured; the worker then writes it (owned.writing) and clears failing_since
     assert owned.failing_for(1010.0) == 0.0
+
+
+def test_deadlines_expire_earliest_first_once_and_a_moved_one_counts_where_it_moved() -> None:
+    owned: OwnedPartition[State, State] = OwnedPartition(0, {}, State(0), 10)
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    owned.set_deadline("late", t0 + timedelta(seconds=5))
+    owned.set_deadline("early", t0 + timedelta(seconds=1))
+    owned.set_deadline("moved", t0 + timedelta(seconds=2))
+    owned.set_deadline("moved", t0 + timedelta(seconds=9))
+    owned.set_deadline("dropped", t0 + timedelta(seconds=3))
+    owned.set_deadline("dropped", None)
+    assert owned.expired(t0) == []
+    assert owned.expired(t0 + timedelta(seconds=5)) == ["early", "late"]
+    assert owned.expired(t0 + timedelta(seconds=5)) == []
+    assert owned.expired(t0 + timedelta(seconds=60)) == ["moved"]
+
+
+def test_a_state_changed_without_a_new_event_is_checkpointed_at_the_same_offset() -> None:
+    owned: OwnedPartition[State, State] = OwnedPartition(0, {"CP-1": State(1)}, State(0), 10)
+    assert not owned.due(owned.last_checkpoint + 5, 1.0)
+    owned.apply("CP-1", _decision(State(2), State(0)))  # an expiry: no offset handled
+    assert owned.due(owned.last_checkpoint + 5, 1.0)
+    checkpoint = owned.close()
+    assert checkpoint is not None
+    assert (checkpoint.offset, checkpoint.records) == (10, [("CP-1", b'{"value":2}')])
+    assert owned.close() is None

@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import NewTopic
+from msgspec.json import encode as encode_json
 from prometheus_client import CollectorRegistry
 
 from contracts.bus.clients import admin_client
 from contracts.envelopes import (
+    DisconnectedPayload,
     StationEvent,
     decode_command,
     decode_dead_letter,
@@ -39,7 +42,7 @@ from workers.runtime.changelog import (
     changelog_topic,
     read_changelog,
 )
-from workers.runtime.logic import Decision, Position
+from workers.runtime.logic import Decision, EventsOnly, Position
 from workers.runtime.metrics import WorkerMetrics
 from workers.runtime.partition import CheckpointValue
 from workers.runtime.worker import Worker
@@ -149,7 +152,7 @@ async def test_poison_records_go_to_the_dead_letter_topic_and_the_partition_move
     assert all(r.worker == "sessions" and r.failures == 1 for r in reasons)
 
 
-class _Failing:
+class _Failing(EventsOnly[Any, Any]):
     """A logic that fails on every event of one station and counts its attempts."""
 
     actions = frozenset({"Heartbeat"})
@@ -434,3 +437,89 @@ async def test_states_of_a_checkpoint_that_never_finished_do_not_count_after_a_l
     restored = await read_changelog(kafka.settings, topic, [0], client_id="test-read", timeout=10)
     assert restored[0].offset == 20
     assert restored[0].stations == {"CP-1": b'{"v":1}', "CP-2": b'{"v":2}'}
+
+
+class _Seen(msgspec.Struct, frozen=True):
+    disconnects: int = 0
+    expiries: int = 0
+    due: datetime | None = None
+
+
+class _Lingering(EventsOnly[_Seen, dict[str, int]]):
+    """Reads disconnections too; a station's state expires half a second after one."""
+
+    kinds = frozenset({"call", "disconnected"})
+    actions = frozenset({"Heartbeat"})
+    station_type = _Seen
+    partition_type = dict
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def initial_partition(self) -> dict[str, int]:
+        return {}
+
+    def decide(
+        self, event: StationEvent, station: _Seen | None, partition: Any, position: Position
+    ) -> Decision[_Seen, dict[str, int]]:
+        self.seen.append((event.station_id, event.kind))
+        state = station or _Seen()
+        if event.kind == "disconnected":
+            due = event.received_at + timedelta(seconds=0.5)
+            state = _Seen(state.disconnects + 1, state.expiries, due)
+        return Decision("ok", state, partition)
+
+    def deadline(self, station: _Seen) -> datetime | None:
+        return station.due
+
+    def expire(
+        self, station_id: str, station: _Seen, partition: Any, now: datetime
+    ) -> Decision[_Seen, dict[str, int]]:
+        self.seen.append((station_id, "expired"))
+        return Decision("expired", _Seen(station.disconnects, station.expiries + 1), partition)
+
+
+def _disconnected(station: str) -> StationEvent:
+    return StationEvent(
+        station_id=station,
+        kind="disconnected",
+        message_id=uuid.uuid4().hex,
+        ocpp_version="1.6",
+        gateway_id="gw-test",
+        connection_id="conn-test",
+        received_at=datetime.now(UTC),
+        payload=msgspec.Raw(
+            encode_json(DisconnectedPayload(close_code=1006, connected_seconds=1.0))
+        ),
+    )
+
+
+async def test_lifecycle_events_reach_a_logic_that_reads_them_and_deadlines_expire(
+    kafka: KafkaUnderTest,
+) -> None:
+    """A deadline fires once, after the events before it; its state is checkpointed alone."""
+    station = station_on(1)
+    settings = (await sessions_settings(kafka)).worker
+    logic = _Lingering()
+    worker: Worker[Any, Any] = Worker(
+        "lingering", settings, logic, WorkerMetrics(CollectorRegistry())
+    )
+    await worker.start()
+    task = asyncio.create_task(worker.run())
+    try:
+        await publish(kafka, _disconnected(station), call(station, "Heartbeat", {}))
+        async with asyncio.timeout(15):
+            while (station, "expired") not in logic.seen:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # a second expiry would come now
+    finally:
+        worker.request_stop()
+        await task
+        await worker.close()
+    mine = [kind for who, kind in logic.seen if who == station]
+    assert mine == ["disconnected", "call", "expired"]
+    restored = await read_changelog(
+        kafka.settings, changelog_topic(settings.group), [1], client_id="test-read", timeout=10
+    )
+    state = msgspec.json.decode(restored[1].stations[station], type=_Seen)
+    assert state == _Seen(disconnects=1, expiries=1, due=None)

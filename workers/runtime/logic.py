@@ -13,6 +13,16 @@ Kafka :class:`Position` is unique and stable), no I/O. Two things follow:
 States are msgspec-encodable values (Structs). They are treated as immutable:
 a decision that changes nothing returns the very objects it was given, and the
 runtime writes a key's state to the changelog only when the object changed.
+
+Time without events: a logic may give a station's state a **deadline**
+(:meth:`Logic.deadline`), and the runtime calls :meth:`Logic.expire` with the
+wall clock once it has passed and the partition has caught up with its events
+(so that an event already in Kafka, a reconnect say, is never overtaken by a
+timer that it would have cancelled). An expiry is the one decision that reads
+a clock, so its outputs must carry identities that do not depend on it (an
+alert's id comes from the event that opened it): a replay after a crash fires
+the same expiry again and writes the same identities again.
+:class:`EventsOnly` is the base of a logic that needs neither.
 """
 
 from __future__ import annotations
@@ -23,11 +33,12 @@ from typing import Generic, Protocol, TypeVar
 
 import msgspec
 
-from contracts.envelopes import StationCommand, StationEvent
+from contracts.envelopes import EventKind, StationCommand, StationEvent
 from contracts.headers import Headers
 
 __all__ = [
     "Decision",
+    "EventsOnly",
     "Logic",
     "Output",
     "Position",
@@ -124,8 +135,12 @@ class Logic(Protocol[S, P]):
     """A worker's pure part, as the runtime sees it."""
 
     @property
+    def kinds(self) -> frozenset[EventKind]:
+        """The kinds of event it reads: ``call``, ``connected``, ``disconnected``, ``rejected``."""
+
+    @property
     def actions(self) -> frozenset[str]:
-        """The OCPP actions it handles: the runtime skips other records unread."""
+        """The OCPP actions of the calls it handles: the runtime skips other calls unread."""
 
     @property
     def station_type(self) -> type[S]:
@@ -142,3 +157,21 @@ class Logic(Protocol[S, P]):
         self, event: StationEvent, station: S | None, partition: P, position: Position
     ) -> Decision[S, P]:
         """Decide about ``event``; raise :class:`RecordRejected` for a record it can never use."""
+
+    def deadline(self, station: S) -> datetime | None:
+        """When :meth:`expire` is due for a station in this state; ``None``: never."""
+
+    def expire(self, station_id: str, station: S, partition: P, now: datetime) -> Decision[S, P]:
+        """Decide what the passing of the station's deadline means (``now`` is past it)."""
+
+
+class EventsOnly(Generic[S, P]):
+    """The base of a logic that reads calls only and sets no deadlines."""
+
+    kinds: frozenset[EventKind] = frozenset({"call"})
+
+    def deadline(self, station: S) -> datetime | None:
+        return None
+
+    def expire(self, station_id: str, station: S, partition: P, now: datetime) -> Decision[S, P]:
+        return Decision("ignored", station, partition)

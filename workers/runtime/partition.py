@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -126,6 +128,8 @@ class OwnedPartition(Generic[S, P]):
         # a checkpoint's write failed: the states are ahead of what Kafka holds, and are redone
         self.broken = False
         self.failing_since: float | None = None  # the first failed write not followed by one done
+        self.deadlines: dict[str, datetime] = {}  # the logic's deadline per station
+        self._timers: list[tuple[datetime, str]] = []  # a heap; entries not in deadlines are stale
 
     def handled_up_to(self, offset: int) -> None:
         self.handled = offset
@@ -141,6 +145,24 @@ class OwnedPartition(Generic[S, P]):
             self.changed.add(key)
         self.state = decision.partition
 
+    def set_deadline(self, key: str, at: datetime | None) -> None:
+        """Remember when the station's state is due to expire (``None``: never)."""
+        if at is None:
+            self.deadlines.pop(key, None)
+        elif self.deadlines.get(key) != at:
+            self.deadlines[key] = at
+            heapq.heappush(self._timers, (at, key))
+
+    def expired(self, now: datetime) -> list[str]:
+        """The stations whose deadline is at or before ``now``, earliest first; forgets them."""
+        keys: list[str] = []
+        while self._timers and self._timers[0][0] <= now:
+            at, key = heapq.heappop(self._timers)
+            if self.deadlines.get(key) == at:
+                del self.deadlines[key]
+                keys.append(key)
+        return keys
+
     def failing_for(self, now: float) -> float:
         """Seconds since the first write that failed, while handled events wait to be stored."""
         if self.failing_since is None or (
@@ -153,14 +175,21 @@ class OwnedPartition(Generic[S, P]):
         return (
             self.writing is None
             and not self.released
-            and self.handled != self.checkpointed
+            and self._pending()
             and now - self.last_checkpoint >= interval
+        )
+
+    def _pending(self) -> bool:
+        """Events handled, or states changed by an expiry, since the last checkpoint."""
+        return self.handled is not None and (
+            self.handled != self.checkpointed or bool(self.changed)
         )
 
     def close(self) -> Checkpoint | None:
         """Capture a checkpoint of everything handled so far; ``None`` if nothing was."""
-        if self.handled is None or self.handled == self.checkpointed:
+        if not self._pending():
             return None
+        assert self.handled is not None
         records: list[tuple[str, bytes | None]] = []
         for key in sorted(self.changed):
             station: Any = self.stations.get(key)

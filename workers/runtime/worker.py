@@ -59,6 +59,7 @@ from contracts.envelopes import (
     original_record,
 )
 from contracts.headers import (
+    CE_TYPE,
     OCPP_ACTION,
     command_headers,
     dead_letter_headers,
@@ -209,6 +210,7 @@ class Worker(Generic[S, P]):
                         for record in records:
                             self._handle(owned, record, now)
                         owned.handled_up_to(records[-1].offset)
+                self._expire(client)
                 self._after_poll(client)
         except BaseException as exc:
             if self.failure is None and not isinstance(exc, asyncio.CancelledError):
@@ -239,9 +241,18 @@ class Worker(Generic[S, P]):
 
     # ------------------------------------------------------------------ one record
 
-    def _handle(self, owned: OwnedPartition[S, P], record: Any, now: datetime) -> None:
+    def _wanted(self, record: Any) -> str | None:
+        """The record's action (its kind, for a lifecycle event) when the logic reads it."""
         action = header(record.headers, OCPP_ACTION)
-        if action is None or action not in self.logic.actions:
+        if action is not None:
+            return action if action in self.logic.actions else None
+        kind = header(record.headers, CE_TYPE)
+        kind = None if kind is None else kind.rpartition(".")[2]
+        return kind if kind in self.logic.kinds and kind != "call" else None
+
+    def _handle(self, owned: OwnedPartition[S, P], record: Any, now: datetime) -> None:
+        action = self._wanted(record)
+        if action is None:
             self.metrics.records_skipped.inc()
             return
         started = time.perf_counter()
@@ -251,7 +262,7 @@ class Worker(Generic[S, P]):
             self._dead_letter(owned, record, "undecodable", f"{type(exc).__name__}: {exc}", 1, now)
             self.metrics.record(action, "dead_letter", time.perf_counter() - started)
             return
-        if event.kind != "call":
+        if event.kind not in self.logic.kinds:
             self.metrics.records_skipped.inc()
             return
         key = record.key.decode() if record.key is not None else event.station_id
@@ -281,13 +292,9 @@ class Worker(Generic[S, P]):
                 self._reply(owned, event, Reply.error("InternalError", "could not process"), now)
             self.metrics.record(action, "dead_letter", time.perf_counter() - started)
             return
-        owned.apply(key, decision)
+        self._take(owned, key, decision)
         if decision.reply is not None and event.reply_expected:
             self._reply(owned, event, decision.reply, now)
-        for output in decision.outputs:
-            self.publisher.publish(
-                output.topic, output.key, output.value, output.headers, owned.outputs.expect()
-            )
         for anomaly in decision.anomalies:
             self.metrics.anomalies.labels(anomaly).inc()
             log.info(
@@ -300,6 +307,42 @@ class Worker(Generic[S, P]):
                 },
             )
         self.metrics.record(action, decision.outcome, time.perf_counter() - started)
+
+    def _take(self, owned: OwnedPartition[S, P], key: str, decision: Decision[S, P]) -> None:
+        """Apply a decision's states, publish its outputs, and note the station's next deadline."""
+        owned.apply(key, decision)
+        station = owned.stations.get(key)
+        owned.set_deadline(key, None if station is None else self.logic.deadline(station))
+        for output in decision.outputs:
+            self.publisher.publish(
+                output.topic, output.key, output.value, output.headers, owned.outputs.expect()
+            )
+
+    def _expire(self, client: AIOKafkaConsumer) -> None:
+        """Run the logic's expiries that are due, on partitions caught up with their events."""
+        now = datetime.now(UTC)
+        for owned in self.owned.values():
+            if owned.released or not owned.deadlines:
+                continue
+            highwater = client.highwater(TopicPartition(EVENTS.name, owned.number))
+            if (
+                highwater is None
+                or (owned.handled if owned.handled is not None else -1) + 1 < highwater
+            ):
+                continue  # events still to read could change the states: they come first
+            for key in owned.expired(now):
+                station = owned.stations.get(key)
+                if station is None:
+                    continue
+                started = time.perf_counter()
+                try:
+                    decision = self.logic.expire(key, station, owned.state, now)
+                except Exception:
+                    log.exception("worker.expiry_failed", extra={"station_id": key})
+                    self.metrics.record("expiry", "failed", time.perf_counter() - started)
+                    continue
+                self._take(owned, key, decision)
+                self.metrics.record("expiry", decision.outcome, time.perf_counter() - started)
 
     def _reply(
         self, owned: OwnedPartition[S, P], event: StationEvent, reply: Reply, now: datetime
@@ -462,7 +505,10 @@ class Worker(Generic[S, P]):
                 if found.state is None
                 else self._partition_decoder.decode(found.state)
             )
-            self.owned[number] = OwnedPartition(number, stations, state, found.offset)
+            owned: OwnedPartition[S, P] = OwnedPartition(number, stations, state, found.offset)
+            for key, station in stations.items():
+                owned.set_deadline(key, self.logic.deadline(station))
+            self.owned[number] = owned
             await self._position(client, TopicPartition(EVENTS.name, number), found.offset)
         seconds = time.monotonic() - started
         self.metrics.restore_seconds.observe(seconds)

@@ -16,7 +16,7 @@ from contracts.envelopes import StationEvent, encode_session, record_key
 from contracts.headers import session_headers
 from contracts.ocpp.validation import PayloadError, UnknownAction, decode_request
 from contracts.topics import SESSIONS
-from workers.runtime.logic import Decision, Output, Position, RecordRejected, Reply
+from workers.runtime.logic import Decision, EventsOnly, Output, Position, RecordRejected, Reply
 from workers.sessions import ocpp2, ocpp16
 from workers.sessions.handling import Context, Handler
 from workers.sessions.id_tokens import IdTokenTable, authorize
@@ -31,7 +31,7 @@ _HANDLERS: dict[str, dict[str, Handler]] = {
 }
 
 
-class SessionsLogic:
+class SessionsLogic(EventsOnly[StationSessions, TransactionIds]):
     """Authorization, transactions and session records, without I/O."""
 
     actions = frozenset(action for table in _HANDLERS.values() for action in table)
