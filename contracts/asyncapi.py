@@ -286,7 +286,7 @@ def _examples() -> dict[str, tuple[Example, ...]]:
         updated_at=_AT + timedelta(minutes=20),
     )
     alert = env.Alert(
-        alert_id="a-station_offline-CP-0001-1",
+        alert_id="CP-0001///station_offline@3:1042",
         station_id=_STATION,
         kind="station_offline",
         severity="warning",
@@ -294,6 +294,8 @@ def _examples() -> dict[str, tuple[Example, ...]]:
         raised_at=_AT + timedelta(minutes=10),
         summary="CP-0001 has been offline for 5 minutes",
         details={"last_seen_at": "2026-03-01T12:20:00Z"},
+        fingerprint="CP-0001///station_offline",
+        gateway_id="gw-7f9c2",
     )
     station = env.StationRecord(
         station_id=_STATION,

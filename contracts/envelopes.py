@@ -540,6 +540,24 @@ class Alert(Struct, frozen=True, kw_only=True):
     cleared_at: UtcTime | None = None
     summary: Annotated[str, Meta(description="One line for a human.")] = ""
     details: Annotated[dict[str, Any], Meta(description="Facts specific to the kind.")] = {}
+    fingerprint: Annotated[
+        str,
+        Meta(
+            description="What the alert is about: <station>/<evse>/<connector>/<kind>, with "
+            "empty parts for the station as a whole. At most one alert per fingerprint is "
+            "raised (not yet cleared) at a time."
+        ),
+    ] = ""
+    gateway_id: Annotated[
+        str | None, Meta(description="The gateway instance that held the station, when known.")
+    ] = None
+    flapping: Annotated[
+        bool,
+        Meta(
+            description="Raised because its condition came and went too often: it stays raised "
+            "until the condition has been gone for a while."
+        ),
+    ] = False
 
 
 # --- csms.stations.v1 ---------------------------------------------------------------------------
