@@ -37,6 +37,7 @@ from workers.sessions.meter import readings2, readings16, utc
 __all__ = [
     "ACTIONS",
     "CRITICAL_SECURITY_EVENTS",
+    "Authorized",
     "Boot",
     "Connection",
     "ConnectorStatus",
@@ -200,15 +201,28 @@ class Diagnostics:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SecurityEvent:
-    """A SecurityEventNotification; ``queued`` when the station sent it after the fact."""
+    """A SecurityEventNotification, received ``at``; it happened at ``happened_at``.
+
+    A station queues critical events while offline and sends them later: the
+    two instants can be hours apart.
+    """
 
     type: str
     tech_info: str | None
     at: datetime
+    happened_at: datetime
 
     @property
     def critical(self) -> bool:
         return self.type in CRITICAL_SECURITY_EVENTS
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Authorized:
+    """A driver presented an id token (Authorize): a transaction may follow."""
+
+    id_token: str
+    at: datetime
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -241,6 +255,7 @@ Fact = (
     Heard
     | Connection
     | LoginRejected
+    | Authorized
     | Boot
     | ConnectorStatus
     | Problem
@@ -359,7 +374,15 @@ def _diagnostics(request: Any, at: datetime) -> Iterator[Fact]:
 
 
 def _security(request: Any, at: datetime) -> Iterator[Fact]:
-    yield SecurityEvent(request.type, _unset(request.tech_info), utc(request.timestamp))
+    yield SecurityEvent(request.type, _unset(request.tech_info), at, utc(request.timestamp))
+
+
+def _authorize16(request: Any, at: datetime) -> Iterator[Fact]:
+    yield Authorized(request.id_tag, at)
+
+
+def _authorize2(request: Any, at: datetime) -> Iterator[Fact]:
+    yield Authorized(request.id_token.id_token, at)
 
 
 def _start16(request: Any, at: datetime) -> Iterator[Fact]:
@@ -452,6 +475,7 @@ _Reader = Callable[[Any, datetime], Iterator[Fact]]
 
 # (is 1.6, action) -> what its request says
 _READERS: dict[tuple[bool, str], _Reader] = {
+    (True, "Authorize"): _authorize16,
     (True, "BootNotification"): _boot16,
     (True, "StatusNotification"): _status16,
     (True, "FirmwareStatusNotification"): _firmware,
@@ -462,6 +486,7 @@ _READERS: dict[tuple[bool, str], _Reader] = {
     (True, "StartTransaction"): _start16,
     (True, "StopTransaction"): _stop16,
     (True, "MeterValues"): _meter16,
+    (False, "Authorize"): _authorize2,
     (False, "BootNotification"): _boot2,
     (False, "StatusNotification"): _status2,
     (False, "NotifyEvent"): _notify_event,
