@@ -4,36 +4,22 @@ promtool is a Debian package that CI does not install, so the rules are checked 
 with other means: a JSON schema for the part of the Prometheus Operator's CRDs the
 chart uses (unknown fields are errors, as the CRD's structural schema makes them),
 the PromQL of every alert parsed by promql-parser (a port of Prometheus's own parser:
-syntax, function names, argument types), and every metric and label an alert selects
-looked up in csms's metric definitions (gateway/metrics.py,
-contracts/service/metrics.py), so renaming a metric breaks this test rather than the
-alert. (promtool check rules and promtool test rules also pass on the rendered rules;
-docs/deployment.md says how to run them.)
+syntax, function names, argument types), and every metric and label an alert selects or
+groups by looked up in csms's metric definitions (gateway/metrics.py,
+contracts/service/metrics.py, workers/*/metrics.py; tests/deploy/promql.py), so
+renaming a metric breaks this test rather than the alert. (docs/deployment.md says how
+to check the rendered rules with promtool too.)
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import pkgutil
-from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
+import promql_parser
 import pytest
-
-try:
-    import promql_parser
-except ImportError as exc:  # fail loudly: the alerts' PromQL would go unchecked
-    raise ImportError(
-        "promql-parser is not installed: it is one of csms's dev dependencies "
-        "(pyproject.toml [dev]); run `make unit` to reinstall .venv"
-    ) from exc
 import yaml
-from prometheus_client import CollectorRegistry
 
-from contracts.service.metrics import ProcessMetrics
-from gateway.metrics import GatewayMetrics
 from tests.deploy.chart import (
     FULLNAME,
     NAMESPACE,
@@ -42,17 +28,7 @@ from tests.deploy.chart import (
     render,
     template,
 )
-
-TARGET_LABELS = {"namespace", "service", "pod", "job", "instance", "container", "endpoint"}
-"""Labels the Prometheus Operator attaches to every scraped series."""
-
-EXTERNAL_METRICS = {
-    # kube-state-metrics: pod readiness, which csms cannot report about itself
-    "kube_pod_status_ready": {"namespace", "pod", "uid", "condition"},
-    # Strimzi's Kafka Exporter / kafka_exporter: consumer-group lag, seen from the brokers
-    "kafka_consumergroup_lag": {"consumergroup", "topic", "partition"},
-}
-"""Metrics the alerts use that other exporters provide, with their labels."""
+from tests.deploy.promql import csms_metrics, known_labels, result_labels, selectors
 
 DURATION = "^([0-9]+(ms|s|m|h|d|w|y))+$"
 LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -157,57 +133,9 @@ SERVICE_MONITOR = {
 """The part of the ServiceMonitor CRD (monitoring.coreos.com/v1) the chart uses."""
 
 
-def csms_metrics() -> dict[str, set[str]]:
-    """Every series name csms exports, with its labels, from the metric definitions."""
-    # auto_describe: collectors without describe() (process_*) are asked for their series
-    registry = CollectorRegistry(auto_describe=True)
-    GatewayMetrics(registry)
-    ProcessMetrics(registry)
-    for metrics_class in _worker_metrics_classes():
-        metrics_class(registry)
-    series: dict[str, set[str]] = {}
-    # prometheus-client keeps no public map from a collector to its series' names
-    for collector, names in registry._collector_to_names.items():
-        # prometheus-client's metrics keep them in _labelnames, csms's loop metrics in labelnames
-        labels = set(getattr(collector, "_labelnames", getattr(collector, "labelnames", ())))
-        for name in names:
-            series[name] = labels | ({"le"} if name.endswith("_bucket") else set())
-    return series
-
-
-def _worker_metrics_classes() -> Iterator[type[Any]]:
-    """The workers' metrics classes (a class taking a registry in a ``metrics`` module)."""
-    import workers
-
-    for info in pkgutil.walk_packages(workers.__path__, "workers."):
-        if info.name.rsplit(".", 1)[-1] != "metrics":
-            continue
-        module = importlib.import_module(info.name)
-        for obj in vars(module).values():
-            if (
-                isinstance(obj, type)
-                and obj.__module__ == module.__name__
-                and "registry" in inspect.signature(obj).parameters
-            ):
-                yield obj
-
-
 def rules(values: str) -> list[dict[str, Any]]:
     (rule,) = of_kind(render(values), "PrometheusRule")
     return [r for group in rule["spec"]["groups"] for r in group["rules"]]
-
-
-def selectors(expr: str) -> list[tuple[str, dict[str, str]]]:
-    """(metric name, {label: matcher text}) of every vector selector in a PromQL expression."""
-    found: list[tuple[str, dict[str, str]]] = []
-
-    def visit(node: Any) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            labels = {m.name: str(m) for m in node.matchers.matchers}
-            found.append((node.name or labels.pop("__name__", ""), labels))
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return found
 
 
 MONITORED = ["full", "offload"]
@@ -233,6 +161,10 @@ def test_prometheus_rule_is_well_formed(values: str) -> None:
         "CsmsFailedLoginsSpike",
         "CsmsOpenFilesNearLimit",
         "CsmsConsumerLag",
+        "CsmsWorkerLag",
+        "CsmsWorkerDeadLetters",
+        "CsmsWorkerLateReplies",
+        "CsmsAlertNotificationsFailing",
     }
 
 
@@ -263,22 +195,37 @@ def test_the_parser_rejects_broken_promql() -> None:
             promql_parser.parse(broken)
 
 
+def test_the_metric_definitions_include_every_worker() -> None:
+    exported = csms_metrics()
+    assert exported["csms_worker_dead_letters_total"] == {"reason"}  # workers/runtime
+    assert exported["csms_alerts_firing"] == {"rule", "severity", "silenced"}  # workers/alerts
+    assert exported["csms_alerts_notification_duration_seconds_bucket"] == {"receiver", "le"}
+    assert "csms_alerts_notification_duration_seconds" not in exported
+
+
 @pytest.mark.parametrize("values", MONITORED)
 def test_alerts_select_metrics_and_labels_that_exist(values: str) -> None:
     exported = csms_metrics()
     for rule in rules(values):
         for name, labels in selectors(rule["expr"]):
-            if name in EXTERNAL_METRICS:
-                known = EXTERNAL_METRICS[name]
-            else:
-                assert name in exported, (
-                    f"{rule['alert']} selects {name}, which csms does not export "
-                    "(gateway/metrics.py, contracts/service/metrics.py)"
-                )
-                known = exported[name] | TARGET_LABELS
+            known = known_labels(name, exported)
+            assert known is not None, (
+                f"{rule['alert']} selects {name}, which csms does not export "
+                "(gateway/metrics.py, contracts/service/metrics.py, workers/*/metrics.py)"
+            )
             assert set(labels) <= known, (
                 f"{rule['alert']}: {name} has no label {set(labels) - known}"
             )
+        result_labels(rule["expr"], exported)  # groups by labels that exist
+
+
+def test_a_grouping_label_the_metric_lacks_is_found() -> None:
+    exported = csms_metrics()
+    assert result_labels(
+        "sum by (pod, reason) (rate(csms_worker_dead_letters_total[5m]))", exported
+    ) == {"pod", "reason"}
+    with pytest.raises(AssertionError, match="no \\['reason'\\]"):
+        result_labels("sum by (reason) (csms_worker_consumer_lag_records) > 1", exported)
 
 
 @pytest.mark.parametrize("values", MONITORED)
@@ -299,6 +246,7 @@ def test_alert_thresholds_come_from_the_values() -> None:
     assert tuned["CsmsEventLoopLag"]["expr"].endswith("> 0.5")
     assert tuned["CsmsEventLoopLag"]["labels"]["severity"] == "critical"
     assert defaults["CsmsConsumerLag"]["expr"].endswith("> 50000")
+    assert defaults["CsmsWorkerLag"]["expr"].endswith("> 10000")
 
 
 def test_an_alert_can_be_turned_off() -> None:

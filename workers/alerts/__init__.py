@@ -1,0 +1,1 @@
+"""The alerts worker: raises, holds and clears alerts about stations, and notifies."""
