@@ -198,7 +198,7 @@ def test_the_parser_rejects_broken_promql() -> None:
 def test_the_metric_definitions_include_every_worker() -> None:
     exported = csms_metrics()
     assert exported["csms_worker_dead_letters_total"] == {"reason"}  # workers/runtime
-    assert exported["csms_alerts_firing"] == {"rule", "severity", "silenced"}  # workers/alerts
+    assert exported["csms_alerts_firing"] == {"rule", "severity"}  # workers/alerts
     assert exported["csms_alerts_notification_duration_seconds_bucket"] == {"receiver", "le"}
     assert "csms_alerts_notification_duration_seconds" not in exported
 

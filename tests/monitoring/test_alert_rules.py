@@ -334,3 +334,20 @@ def test_duplicates_change_nothing_and_every_open_alert_clears_when_all_is_well(
     for event in well:  # all is well for three hours
         once.feed(msgspec.structs.replace(event, connection_id="conn-final"))
     assert once.open() == {}
+
+
+@settings(max_examples=150, deadline=None)
+@given(_steps, st.integers(min_value=0, max_value=30))
+def test_a_crash_anywhere_replays_into_the_same_alerts(steps: list, cut: int) -> None:
+    """Restored at any checkpoint, the events after it are handled into the same records."""
+    events = [event for event, _ in _events(steps)]
+    cut = min(cut, len(events))
+    driver = Driver()
+    driver.feed(*events[:cut], offsets=list(range(cut)))
+    checkpoint, written = driver.state, len(driver.alerts)
+    rest = list(range(cut, len(events)))
+    driver.feed(*events[cut:], offsets=rest)
+    before_crash = driver.alerts[written:]
+    driver.state, driver.alerts = checkpoint, []
+    driver.feed(*events[cut:], offsets=rest)
+    assert driver.alerts == before_crash

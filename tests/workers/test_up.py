@@ -29,15 +29,16 @@ def test_a_steady_run_starts_the_count_again() -> None:
     assert restarts.exited(ran_for=1) == 2
 
 
-def _free_pair() -> int:
-    """A free port whose next port is free too (``csms up`` gives the worker the next one)."""
+def _free_run(length: int = 4) -> int:
+    """A free port followed by free ones (``csms up`` gives its workers the next ports)."""
     while True:
         port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
+        try:
+            for offset in range(1, length):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
         return port
 
 
@@ -60,7 +61,7 @@ def _gateway_pid(up: CsmsProcess) -> int:
 
 @pytest.mark.kafka
 async def test_csms_up_starts_a_killed_worker_again() -> None:
-    port, status = free_port(), _free_pair()
+    port, status = free_port(), _free_run()
     up = CsmsProcess(
         "up",
         *("--port", str(port), "--status-port", str(status)),
@@ -70,7 +71,11 @@ async def test_csms_up_starts_a_killed_worker_again() -> None:
         up.wait_for(r"csms up: connect chargers", 240)
         gateway, first = _gateway_pid(up), _worker_pid(up)
         assert first is not None
-        up.status_port = status + 1  # the worker's
+        up.status_port = int(  # the sessions worker's
+            up.wait_for(
+                r"csms worker sessions: group \S+ on ocpp.events.v1; status on port (\d+)", 30
+            )[1]
+        )
         assert up.status("/readyz")[0] == 200
         os.kill(first, signal.SIGKILL)
         up.wait_for(r"csms up: worker sessions exited with -9; starting it again in 1 s", 30)

@@ -15,11 +15,13 @@ nothing returns the very same object, so the runtime writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import msgspec
 
 from contracts.envelopes import (
+    EventKind,
     StationCommand,
     StationEvent,
     encode_alert,
@@ -61,15 +63,23 @@ _PARTITION = AlertsPartition()
 class AlertsLogic:
     """Rules, alert lifecycles and probes, without I/O."""
 
-    kinds = frozenset({"call", "connected", "disconnected", "rejected"})
+    kinds: frozenset[EventKind] = frozenset({"call", "connected", "disconnected", "rejected"})
     actions = _EVERY_ACTION  # any call says the station is alive
     station_type = StationAlerts
     partition_type = AlertsPartition
 
-    def __init__(self, *, source: str, thresholds: Thresholds, lifecycle: Lifecycle) -> None:
+    def __init__(
+        self,
+        *,
+        source: str,
+        thresholds: Thresholds,
+        lifecycle: Lifecycle,
+        on_transition: Callable[[str, str], None] = lambda rule, to: None,
+    ) -> None:
         self.source = source
         self.thresholds = thresholds
         self.lifecycle = lifecycle
+        self.on_transition = on_transition  # (rule, pending|firing|resolved): for metrics
 
     def initial_partition(self) -> AlertsPartition:
         return _PARTITION
@@ -124,7 +134,12 @@ class AlertsLogic:
             fired=result.fired,
             due=min(changes) if changes else None,
         )
+        before = {tracked.fingerprint for tracked in state.alerts}
+        for tracked in result.tracked:
+            if tracked.fingerprint not in before:
+                self.on_transition(tracked.rule, "pending")
         for alert in result.records:
+            self.on_transition(alert.kind, "firing" if alert.state == "raised" else "resolved")
             outputs.append(
                 Output(
                     ALERTS.name,

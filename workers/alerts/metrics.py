@@ -9,7 +9,7 @@ and counts each change of state; the runtime's ``csms_worker_*`` metrics
 ==============================================  =========  ==================================
 name                                            type       meaning
 ==============================================  =========  ==================================
-``csms_alerts_firing``                          gauge      alerts firing now, by rule
+``csms_alerts_firing``                          gauge      alerts firing now, by rule, severity
 ``csms_alerts_pending``                         gauge      alerts waiting for their duration
 ``csms_alerts_transitions_total``               counter    changes of state, by rule and state
 ``csms_alerts_flapping``                        gauge      alerts held because they flap
@@ -20,9 +20,14 @@ name                                            type       meaning
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["NOTIFICATION_OUTCOMES", "RECEIVERS", "TRANSITIONS", "AlertsMetrics"]
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = ["NOTIFICATION_OUTCOMES", "RECEIVERS", "TRANSITIONS", "AlertsMetrics", "OpenAlerts"]
 
 TRANSITIONS = ("pending", "firing", "resolved")
 """The ``to`` label values: the states an alert enters."""
@@ -42,30 +47,13 @@ class AlertsMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.firing = Gauge(
-            "csms_alerts_firing",
-            "Alerts open and firing now, by rule and severity; silenced ones included, "
-            'with silenced="true"',
-            ["rule", "severity", "silenced"],
-            registry=registry,
-        )
-        self.pending = Gauge(
-            "csms_alerts_pending",
-            "Alerts whose condition holds but whose minimum duration has not passed, by rule",
-            ["rule"],
-            registry=registry,
-        )
+        self.open = OpenAlerts()
+        registry.register(self.open)
         self.transitions = Counter(
             "csms_alerts_transitions",
             "Changes of an alert's state, by rule and the state entered "
             "(pending, firing, resolved)",
             ["rule", "to"],
-            registry=registry,
-        )
-        self.flapping = Gauge(
-            "csms_alerts_flapping",
-            "Alerts held (neither raised again nor cleared) because they flap, by rule",
-            ["rule"],
             registry=registry,
         )
         self.notifications = Counter(
@@ -82,3 +70,49 @@ class AlertsMetrics:
             buckets=_NOTIFICATION_BUCKETS,
             registry=registry,
         )
+
+
+OpenAlert = tuple[str, str, bool, bool]
+"""(rule, severity, firing, flapping) of one open alert."""
+
+
+class OpenAlerts(Collector):
+    """The gauges of open alerts, counted at each scrape from the worker's states.
+
+    ``source`` (set by the worker once it runs) yields every alert the
+    instance holds open; the counts are of the stations it owns.
+    """
+
+    labelnames = ("rule", "severity")
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Iterable[OpenAlert]] = lambda: ()
+        self.rules: dict[str, str] = {}  # rule -> severity: every rule has its series, 0 or not
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        firing: Tally[tuple[str, str]] = Tally()
+        pending: Tally[tuple[str, str]] = Tally()
+        flapping: Tally[tuple[str, str]] = Tally()
+        for rule, severity, is_firing, is_flapping in self.source():
+            (firing if is_firing else pending)[rule, severity] += 1
+            flapping[rule, severity] += is_flapping
+        families = (
+            ("csms_alerts_firing", "Alerts raised and not cleared, by rule and severity", firing),
+            (
+                "csms_alerts_pending",
+                "Alerts whose condition holds but not yet for its "
+                "minimum duration, by rule and severity",
+                pending,
+            ),
+            (
+                "csms_alerts_flapping",
+                "Firing alerts held because they flap (neither raised "
+                "again nor cleared), by rule and severity",
+                flapping,
+            ),
+        )
+        for name, text, counts in families:
+            family = GaugeMetricFamily(name, text, labels=list(self.labelnames))
+            for rule, severity in sorted(self.rules.items()):
+                family.add_metric([rule, severity], counts[rule, severity])
+            yield family

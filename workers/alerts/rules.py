@@ -174,24 +174,27 @@ def next_change(watch: Watch, now: datetime, limits: Thresholds) -> datetime | N
 
 
 def _offline(station_id: str, watch: Watch, now: datetime, limits: Thresholds) -> list[Condition]:
+    heard, probed = watch.heard, watch.probed_at
+    silent = heard is not None and probed is not None and probed >= heard.at
     if not watch.online and watch.offline is not None:
+        # silent and probed before the connection ended: unreachable since it was last heard
+        began = heard if silent and heard is not None else watch.offline
         return [
             Condition(
                 "station_offline",
                 None,
                 None,
-                watch.offline,
+                began,
                 limits.offline_after,
                 f"{station_id} is offline",
                 {"last_seen_at": _text(watch.heard.at if watch.heard else watch.offline.at)},
             )
         ]
-    heard, probed = watch.heard, watch.probed_at
     if (
         watch.online
+        and silent
         and heard is not None
         and probed is not None
-        and probed >= heard.at
         and now >= probed + limits.probe_wait
     ):
         return [

@@ -208,7 +208,7 @@ def _connection(watch: Watch, fact: Connection, position: str) -> Watch:
         )
     if fact.connection_id != watch.connection_id or not watch.online:
         return watch  # the end of a connection that no longer counted
-    return msgspec.structs.replace(watch, online=False, offline=since, probed_at=None)
+    return msgspec.structs.replace(watch, online=False, offline=since)
 
 
 def _connector(watch: Watch, fact: ConnectorStatus, position: str) -> Watch:
