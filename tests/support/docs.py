@@ -28,6 +28,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "auth": ("gateway.auth", "AuthSettings"),
     "tls": ("gateway.tls", "TlsSettings"),
     "sessions": ("workers.sessions.settings", "SessionsSettings"),
+    "notify": ("workers.alerts.notify.settings", "NotifySettings"),
     "loadtest": ("loadtest.settings", "LoadtestSettings"),
 }
 
@@ -36,10 +37,15 @@ FILES: dict[Path, tuple[str, ...]] = {
     README: ("kafka", "broker", "service", "gateway", "auth", "tls"),
     ROOT / "docs" / "workers.md": ("sessions",),
     ROOT / "docs" / "loadtest.md": ("loadtest",),
+    ROOT / "docs" / "monitoring.md": ("notify",),
 }
 
 # a table leaves out what the sections of nested settings document
-NESTED = {"gateway": ("kafka", "service", "auth", "tls"), "sessions": ("kafka", "service")}
+NESTED = {
+    "gateway": ("kafka", "service", "auth", "tls"),
+    "sessions": ("kafka", "service"),
+    "notify": ("kafka", "service"),
+}
 
 
 def _settings_class(section: str) -> Any:
