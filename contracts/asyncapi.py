@@ -39,6 +39,7 @@ from contracts.topics import (
     ID_TOKENS,
     PRESENCE,
     SESSIONS,
+    SILENCES,
     SITES,
     STATIONS,
     Topic,
@@ -68,7 +69,8 @@ management system. The guide for developers of downstream services is
 docs/topics.md.
 
 - Keys are the station id as UTF-8 (the id token on csms.id-tokens.v1, the site
-  id on csms.sites.v1): a station's records stay in order on one partition.
+  id on csms.sites.v1, the silence id on csms.alert-silences.v1): a station's
+  records stay in order on one partition.
 - Values are JSON with snake_case fields; timestamps are RFC 3339 in UTC.
   OCPP payloads are embedded exactly as the station sent them.
 - Headers follow the CloudEvents Kafka protocol binding in binary mode
@@ -297,6 +299,16 @@ def _examples() -> dict[str, tuple[Example, ...]]:
         fingerprint="CP-0001///station_offline",
         gateway_id="gw-7f9c2",
     )
+    silence = env.Silence(
+        silence_id="sil-5e1f0c2a",
+        station_id=_STATION,
+        kind="connector_faulted",
+        starts_at=_AT,
+        ends_at=_AT + timedelta(hours=2),
+        created_by="ops@example.com",
+        comment="connector 2 replaced tomorrow",
+        created_at=_AT,
+    )
     station = env.StationRecord(
         station_id=_STATION,
         security_profile=2,
@@ -450,6 +462,22 @@ def _examples() -> dict[str, tuple[Example, ...]]:
                 value=alert,
             ),
         ),
+        SILENCES.name: (
+            Example(
+                name="silence",
+                summary="connector_faulted alerts of CP-0001 are not notified for two hours.",
+                key=silence.silence_id,
+                headers=hdr.silence_headers(silence, source=_OPERATOR),
+                value=silence,
+            ),
+            Example(
+                name="deleted",
+                summary="The silence is ended early (a tombstone).",
+                key="sil-0b7d93e4",
+                headers=hdr.tombstone_headers(SILENCES, "sil-0b7d93e4", source=_OPERATOR, at=_AT),
+                value=None,
+            ),
+        ),
         STATIONS.name: (
             Example(
                 name="registered",
@@ -534,6 +562,7 @@ _KEY_WORDS = {
     "station id": "The station id, UTF-8: every record of a station is on one partition, in order.",
     "id token": "The id token, UTF-8.",
     "site id": "The site id, UTF-8.",
+    "silence id": "The silence id, UTF-8.",
 }
 
 

@@ -63,6 +63,7 @@ __all__ = [
     "SessionEvent",
     "SessionRecord",
     "SessionState",
+    "Silence",
     "SiteRecord",
     "StationCommand",
     "StationEvent",
@@ -79,6 +80,7 @@ __all__ = [
     "decode_presence",
     "decode_rejected_payload",
     "decode_session",
+    "decode_silence",
     "decode_site",
     "decode_station",
     "encode_alert",
@@ -90,6 +92,7 @@ __all__ = [
     "encode_id_token",
     "encode_presence",
     "encode_session",
+    "encode_silence",
     "encode_site",
     "encode_station",
     "original_record",
@@ -560,6 +563,31 @@ class Alert(Struct, frozen=True, kw_only=True):
     ] = False
 
 
+# --- csms.alert-silences.v1 ---------------------------------------------------------------------
+
+
+class Silence(Struct, frozen=True, kw_only=True):
+    """A silence: alerts it matches are not notified while it is active (csms.alert-silences.v1,
+    compacted; key = the silence id; a tombstone ends it early)."""
+
+    silence_id: str
+    station_id: Annotated[
+        str | None, Meta(description="The station whose alerts it silences; null: every station.")
+    ] = None
+    kind: Annotated[
+        str | None,
+        Meta(description="The rule (an alert's kind) it silences; null: every rule."),
+    ] = None
+    starts_at: UtcTime
+    ends_at: Annotated[
+        datetime,
+        Meta(tz=True, description="The silence is active from starts_at until before ends_at."),
+    ]
+    created_by: Annotated[str, Meta(description="Who silenced, e.g. the operator's login.")]
+    comment: str = ""
+    created_at: UtcTime
+
+
 # --- csms.stations.v1 ---------------------------------------------------------------------------
 
 
@@ -735,6 +763,7 @@ _COMMAND_RESULT = msgspec.json.Decoder(CommandResult)
 _PRESENCE = msgspec.json.Decoder(Presence)
 _SESSION = msgspec.json.Decoder(SessionRecord)
 _ALERT = msgspec.json.Decoder(Alert)
+_SILENCE = msgspec.json.Decoder(Silence)
 _STATION = msgspec.json.Decoder(StationRecord)
 _ID_TOKEN = msgspec.json.Decoder(IdTokenRecord)
 _SITE = msgspec.json.Decoder(SiteRecord)
@@ -810,6 +839,15 @@ def encode_alert(alert: Alert) -> bytes:
 
 def decode_alert(value: bytes) -> Alert:
     return _ALERT.decode(value)
+
+
+def encode_silence(silence: Silence | None) -> bytes | None:
+    """The record value; ``None`` (a tombstone) ends the silence."""
+    return None if silence is None else _ENCODER.encode(silence)
+
+
+def decode_silence(value: bytes | None) -> Silence | None:
+    return None if value is None else _SILENCE.decode(value)
 
 
 def encode_station(station: StationRecord | None) -> bytes | None:

@@ -41,6 +41,7 @@ from contracts.envelopes import (
     IdTokenRecord,
     Presence,
     SessionRecord,
+    Silence,
     SiteRecord,
     StationCommand,
     StationEvent,
@@ -55,6 +56,7 @@ from contracts.topics import (
     ID_TOKENS,
     PRESENCE,
     SESSIONS,
+    SILENCES,
     SITES,
     STATIONS,
     Topic,
@@ -83,6 +85,7 @@ __all__ = [
     "presence_headers",
     "read_headers",
     "session_headers",
+    "silence_headers",
     "site_headers",
     "station_headers",
     "tombstone_headers",
@@ -126,6 +129,7 @@ _ALERT_TYPES = _types(ALERTS)
 _STATION_TYPES = _types(STATIONS)
 _ID_TOKEN_TYPES = _types(ID_TOKENS)
 _SITE_TYPES = _types(SITES)
+_SILENCE_TYPES = _types(SILENCES)
 _DEAD_LETTER_TYPES = _types(DEAD_LETTER)
 _TYPES_BY_TOPIC = {
     topic.name: types
@@ -134,6 +138,7 @@ _TYPES_BY_TOPIC = {
         (STATIONS, _STATION_TYPES),
         (ID_TOKENS, _ID_TOKEN_TYPES),
         (SITES, _SITE_TYPES),
+        (SILENCES, _SILENCE_TYPES),
     )
 }
 
@@ -269,6 +274,11 @@ def id_token_headers(id_token: IdTokenRecord, *, source: str) -> Headers:
 def site_headers(site: SiteRecord, *, source: str) -> Headers:
     """Headers of a csms.sites.v1 record (``ce_id`` = site id and ``updated_at``)."""
     return _registry_headers(_SITE_TYPES, site.site_id, site.updated_at, source)
+
+
+def silence_headers(silence: Silence, *, source: str) -> Headers:
+    """Headers of a csms.alert-silences.v1 record (``ce_id`` = silence id and ``created_at``)."""
+    return _registry_headers(_SILENCE_TYPES, silence.silence_id, silence.created_at, source)
 
 
 def tombstone_headers(

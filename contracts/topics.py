@@ -25,6 +25,7 @@ from contracts.envelopes import (
     Presence,
     SessionEvent,
     SessionRecord,
+    Silence,
     SiteRecord,
     StationCommand,
     StationEvent,
@@ -42,6 +43,7 @@ __all__ = [
     "ID_TOKENS",
     "PRESENCE",
     "SESSIONS",
+    "SILENCES",
     "SITES",
     "STATIONS",
     "OcppHeader",
@@ -76,7 +78,7 @@ class Topic:
     """
 
     name: str
-    key: Literal["station id", "id token", "site id"]
+    key: Literal["station id", "id token", "site id", "silence id"]
     compacted: bool = False
     summary: str
     value_type: type[msgspec.Struct]
@@ -164,6 +166,17 @@ ALERTS = Topic(
     ce_type_prefix="csms.alert",
     ce_type_variants=get_args(AlertState),
 )
+SILENCES = Topic(
+    name="csms.alert-silences.v1",
+    key="silence id",
+    compacted=True,
+    summary="Alert silences: while one is active, alerts of its station and rule are not notified.",
+    value_type=Silence,
+    writers=(_OPERATORS,),
+    readers=(_ALERTS_WORKER,),
+    ce_type_prefix="csms.alert-silence",
+    ce_type_variants=COMPACTED_VARIANTS,
+)
 STATIONS = Topic(
     name="csms.stations.v1",
     key="station id",
@@ -215,6 +228,7 @@ CATALOGUE: tuple[Topic, ...] = (
     PRESENCE,
     SESSIONS,
     ALERTS,
+    SILENCES,
     STATIONS,
     ID_TOKENS,
     SITES,

@@ -29,6 +29,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "tls": ("gateway.tls", "TlsSettings"),
     "sessions": ("workers.sessions.settings", "SessionsSettings"),
     "alerts": ("workers.alerts.settings", "AlertsSettings"),
+    "notify": ("workers.alerts.notify.settings", "NotifySettings"),
     "loadtest": ("loadtest.settings", "LoadtestSettings"),
 }
 
@@ -36,7 +37,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
 FILES: dict[Path, tuple[str, ...]] = {
     README: ("kafka", "broker", "service", "gateway", "auth", "tls"),
     ROOT / "docs" / "workers.md": ("sessions",),
-    ROOT / "docs" / "monitoring.md": ("alerts",),
+    ROOT / "docs" / "monitoring.md": ("alerts", "notify"),
     ROOT / "docs" / "loadtest.md": ("loadtest",),
 }
 
@@ -45,6 +46,7 @@ NESTED = {
     "gateway": ("kafka", "service", "auth", "tls"),
     "sessions": ("kafka", "service"),
     "alerts": ("kafka", "service"),
+    "notify": ("kafka", "service"),
 }
 
 

@@ -1,1 +1,1 @@
-"""The alerts worker: raises, holds and clears alerts about stations, and notifies."""
+"""The alerts worker: rules that raise and clear alerts (csms.alerts.v1), and their notification."""
