@@ -1,9 +1,10 @@
 """Every metric the alerts worker exports, in one place (Prometheus naming; never a station
 id as label).
 
-Label values come from closed sets: the rule names, the severities, the states of an
-alert's life and the receivers below. The worker sets the gauges from its open alerts
-and counts each change of state; the runtime's ``csms_worker_*`` metrics
+Label values come from closed sets: the rule names, the severities and the states of
+an alert's life. The worker sets the gauges from its open alerts
+and counts each change of state (the notifier's metrics:
+:mod:`workers.alerts.notify.metrics`); the runtime's ``csms_worker_*`` metrics
 (:mod:`workers.runtime.metrics`) describe its consuming as for any worker.
 
 ==============================================  =========  ==================================
@@ -13,8 +14,6 @@ name                                            type       meaning
 ``csms_alerts_pending``                         gauge      alerts waiting for their duration
 ``csms_alerts_transitions_total``               counter    changes of state, by rule and state
 ``csms_alerts_flapping``                        gauge      alerts held because they flap
-``csms_alerts_notifications_total``             counter    notifications, by receiver, outcome
-``csms_alerts_notification_duration_seconds``   histogram  one delivery attempt, by receiver
 ==============================================  =========  ==================================
 """
 
@@ -23,23 +22,14 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["NOTIFICATION_OUTCOMES", "RECEIVERS", "TRANSITIONS", "AlertsMetrics", "OpenAlerts"]
+__all__ = ["TRANSITIONS", "AlertsMetrics", "OpenAlerts"]
 
 TRANSITIONS = ("pending", "firing", "resolved")
 """The ``to`` label values: the states an alert enters."""
-
-RECEIVERS = ("alertmanager", "webhook")
-"""The ``receiver`` label values: where notifications go."""
-
-NOTIFICATION_OUTCOMES = ("delivered", "retried", "failed")
-"""The ``outcome`` label values of a notification attempt."""
-
-# From a receiver on the same network to one that times out.
-_NOTIFICATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class AlertsMetrics:
@@ -54,20 +44,6 @@ class AlertsMetrics:
             "Changes of an alert's state, by rule and the state entered "
             "(pending, firing, resolved)",
             ["rule", "to"],
-            registry=registry,
-        )
-        self.notifications = Counter(
-            "csms_alerts_notifications",
-            "Notification attempts, by receiver (alertmanager, webhook) and outcome: "
-            "delivered, retried (failed, tried again later), failed (given up)",
-            ["receiver", "outcome"],
-            registry=registry,
-        )
-        self.notification_duration = Histogram(
-            "csms_alerts_notification_duration_seconds",
-            "One delivery attempt to a receiver, from sending to its answer or timeout",
-            ["receiver"],
-            buckets=_NOTIFICATION_BUCKETS,
             registry=registry,
         )
 
