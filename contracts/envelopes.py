@@ -40,6 +40,7 @@ from msgspec import Meta, Raw, Struct
 from contracts.ocpp import OcppVersion
 
 __all__ = [
+    "GATEWAY_GONE",
     "Alert",
     "AlertSeverity",
     "AlertState",
@@ -247,6 +248,10 @@ class ConnectedPayload(Struct, frozen=True, kw_only=True):
             "because unknown stations are allowed (development mode)."
         ),
     ]
+
+
+GATEWAY_GONE = "gateway_gone"
+"""The ``close_reason`` of a ``disconnected`` event written for a gateway that is gone."""
 
 
 class DisconnectedPayload(Struct, frozen=True, kw_only=True):

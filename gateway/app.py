@@ -20,7 +20,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
@@ -104,9 +103,7 @@ class GatewayApp:
             self.producer.client,
             self.presence,
             gone_after=settings.gone_after,
-            tombstone=lambda station_id, done: self.gateway.publish_tombstone(
-                station_id, datetime.now(UTC), done
-            ),
+            clear=self.gateway.publish_departed,
             holder_gone=self.offline.holder_gone,
         )
         self.servers: list[asyncio.Server] = []

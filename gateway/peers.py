@@ -75,13 +75,14 @@ class Peers:
         presence: PresenceView,
         *,
         gone_after: float,
-        tombstone: Callable[[str, Done], None],
+        clear: Callable[[Presence, Done], None],
         holder_gone: Callable[[str, float], None],
     ) -> None:
+        """``clear`` ends a record a gone (or earlier) instance left (tombstone, event)."""
         self.client = client
         self.presence = presence
         self.gone_after = gone_after
-        self._tombstone = tombstone
+        self._clear_record = clear
         self._holder_gone = holder_gone
         self._missing_since: dict[str, float] = {}  # instance: first seen missing (monotonic)
         self._gone_at: dict[str, float] = {}
@@ -224,7 +225,7 @@ class Peers:
             cleared = (record.gateway_id, record.connection_id)
             if self._cleared.get(record.station_id) != cleared:
                 self._cleared[record.station_id] = cleared
-                self._tombstone(record.station_id, self._failed(record.station_id))
+                self._clear_record(record, self._failed(record.station_id))
                 written += 1
         return written
 

@@ -30,6 +30,7 @@ from websockets.http11 import Request
 
 from contracts.bus.publisher import Done, Publisher, partition_for
 from contracts.envelopes import (
+    GATEWAY_GONE,
     ConnectedPayload,
     DisconnectedPayload,
     EventKind,
@@ -450,6 +451,45 @@ class Gateway:
         )
         self.publisher.publish(
             PRESENCE.name, record_key(station_id), None, headers, on_done or _ignore
+        )
+
+    def publish_departed(self, record: Presence, on_done: Done) -> None:
+        """End a connection that a gone gateway (or this one's predecessor) left in presence.
+
+        Its holder cannot say the connection ended, so this gateway does, for it:
+        a tombstone in ``ocpp.presence.v1``, and a ``disconnected`` event in
+        ``ocpp.events.v1`` naming the holder's gateway and connection, close code
+        1006 and reason ``gateway_gone``, so that readers of the events (the alerts
+        worker) see the station offline. Its ``message_id`` comes from the
+        connection, so two gateways that both clear the record write one event twice.
+        ``on_done`` hears about the tombstone and the event, once each.
+        """
+        at = datetime.now(UTC)
+        self.publish_tombstone(record.station_id, at, on_done)
+        event = StationEvent(
+            station_id=record.station_id,
+            kind="disconnected",
+            message_id=f"gone-{record.connection_id}",
+            ocpp_version=record.ocpp_version,
+            gateway_id=record.gateway_id,
+            connection_id=record.connection_id,
+            received_at=at,
+            payload=msgspec.Raw(
+                encode_connection_payload(
+                    DisconnectedPayload(
+                        close_code=1006,
+                        close_reason=GATEWAY_GONE,
+                        connected_seconds=max(0.0, (at - record.connected_at).total_seconds()),
+                    )
+                )
+            ),
+        )
+        self.publisher.publish(
+            EVENTS.name,
+            record_key(record.station_id),
+            encode_event(event),
+            event_headers(event),
+            on_done,
         )
 
     @property

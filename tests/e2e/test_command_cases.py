@@ -15,13 +15,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from ocpp.routing import on
 from ocpp.v16 import call as call16
 
-from contracts.envelopes import decode_command_result
-from contracts.topics import PRESENCE
+from contracts.envelopes import (
+    GATEWAY_GONE,
+    DisconnectedPayload,
+    decode_command_result,
+    decode_event,
+)
+from contracts.topics import EVENTS, PRESENCE
 from gateway.offline import CLOCK_SKEW, GROUP, client_id
 from tests.e2e.test_station_flows import command, publish_command, wait_result
 from tests.support.gateway import GatewayProcess
@@ -237,14 +243,32 @@ async def test_a_killed_gateways_stations_end_station_offline_and_are_tombstoned
     kafka: KafkaUnderTest, pair: tuple[GatewayProcess, GatewayProcess], results: Collector
 ) -> None:
     station = f"CP-{uuid.uuid4().hex[:8]}"
-    async with Collector(kafka, PRESENCE.name) as presence:
-        await _killed_holding(kafka, station, presence)
+    async with Collector(kafka, PRESENCE.name) as presence, Collector(kafka, EVENTS.name) as events:
+        killed = await _killed_holding(kafka, station, presence)
         # sent while the other gateways still see the killed one holding the station
         get_configuration = command(station, "GetConfiguration", {})
         await publish_command(kafka, get_configuration)
         tombstone = await _tombstoned(presence, station, GONE_WITHIN)
+        await events.wait_for(
+            lambda rs: any(
+                decode_event(r.value).kind == "disconnected"
+                for r in rs
+                if r.key == station.encode()
+            ),
+            what=f"the disconnected event of {station}",
+        )
     written_by = dict(tombstone.headers)["ce_source"].decode().rsplit("/", 1)[-1]
     assert written_by in {g.instance for g in pair}
+    seen = [decode_event(r.value) for r in events.keyed(station)]
+    (connected,) = [e for e in seen if e.kind == "connected"]
+    ended = {
+        (e.gateway_id, e.connection_id, e.message_id) for e in seen if e.kind == "disconnected"
+    }
+    assert ended == {(killed, connected.connection_id, f"gone-{connected.connection_id}")}
+    payload = msgspec.json.decode(
+        next(e for e in seen if e.kind == "disconnected").payload, type=DisconnectedPayload
+    )
+    assert (payload.close_code, payload.close_reason) == (1006, GATEWAY_GONE)
     result = await _exactly_one(results, get_configuration.command_id)
     assert result.status == "station_offline"
     later = command(station, "GetConfiguration", {})

@@ -54,8 +54,8 @@ class Tombstones:
         self.written: list[str] = []
         self.callbacks: list[Callable[[BaseException | None], None]] = []
 
-    def __call__(self, station_id: str, done: Callable[[BaseException | None], None]) -> None:
-        self.written.append(station_id)
+    def __call__(self, record: Presence, done: Callable[[BaseException | None], None]) -> None:
+        self.written.append(record.station_id)
         self.callbacks.append(done)
 
 
@@ -75,7 +75,7 @@ def _peers(instance: str, holders: dict[str, str]) -> tuple[Peers, PresenceView,
         None,  # type: ignore[arg-type]  # the members are given here
         presence,
         gone_after=GONE_AFTER,
-        tombstone=tombstones,
+        clear=tombstones,
         holder_gone=gone,
     )
     return peers, presence, tombstones, gone
