@@ -1,8 +1,10 @@
 """``csms up``: the whole system on one machine, for development and demos (``make run``).
 
 Starts, as separate processes: a local Apache Kafka node (unless ``--kafka`` names
-a cluster; see ``csms broker``), the topics, the gateway, and every worker registered in the
-``csms.workers`` entry-point group (``csms worker NAME``). Ctrl-C or SIGTERM
+a cluster; see ``csms broker``), the topics, the gateway, every worker registered in the
+``csms.workers`` entry-point group (``csms worker NAME``), and the alerts notifier
+(``csms alerts notify``) when ``CSMS_ALERTS_ALERTMANAGER_URL`` or
+``CSMS_ALERTS_WEBHOOKS`` says where to deliver. Ctrl-C or SIGTERM
 stops them together, in reverse order: the gateway drains first, the broker
 goes last.
 
@@ -188,6 +190,10 @@ def _run(args: argparse.Namespace) -> int:
             }
             argv = [_csms(), "worker", name, "--status-port", str(port)]
             services.append(_Service(f"worker {name}", argv, port, worker_env))
+        if env.get("CSMS_ALERTS_ALERTMANAGER_URL") or env.get("CSMS_ALERTS_WEBHOOKS"):
+            port = args.status_port + len(services)  # the port after the last worker's
+            argv = [_csms(), "alerts", "notify", "--status-port", str(port)]
+            services.append(_Service("alerts notify", argv, port, env | {"CSMS_INSTANCE": "up"}))
         for service in services:
             service.start()
         for service in services:

@@ -66,9 +66,12 @@ async def test_csms_up_starts_a_killed_worker_again() -> None:
         "up",
         *("--port", str(port), "--status-port", str(status)),
         *("--broker-port", str(free_port()), "--partitions", "2"),
+        # a receiver makes csms up run the notifier too (nobody listens there: it retries)
+        env={"CSMS_ALERTS_WEBHOOKS": f"nobody=http://127.0.0.1:{free_port()}/"},
     )
     with up:
         up.wait_for(r"csms up: connect chargers", 240)
+        up.wait_for(r"running: gateway, worker alerts, worker sessions(, worker \w+)*, alerts notify", 5)
         gateway, first = _gateway_pid(up), _worker_pid(up)
         assert first is not None
         up.status_port = int(  # the sessions worker's
