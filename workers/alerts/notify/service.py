@@ -143,6 +143,9 @@ class Receiver:
             ALERTS.name,
             group_id=self.group,
             auto_offset_reset="latest",
+            # a delivery retried for up to retry_limit holds the next poll back that long: the
+            # group must not count the member dead meanwhile (it would deliver it twice)
+            max_poll_interval_ms=int((self._settings.retry_limit + 60) * 1000),
         )
         await client.start()
         async with asyncio.timeout(START_TIMEOUT):
