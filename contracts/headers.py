@@ -45,6 +45,7 @@ from contracts.envelopes import (
     StationCommand,
     StationEvent,
     StationRecord,
+    StationStatus,
 )
 from contracts.topics import (
     ALERTS,
@@ -56,6 +57,7 @@ from contracts.topics import (
     PRESENCE,
     SESSIONS,
     SITES,
+    STATION_STATUS,
     STATIONS,
     Topic,
 )
@@ -85,6 +87,7 @@ __all__ = [
     "session_headers",
     "site_headers",
     "station_headers",
+    "station_status_headers",
     "tombstone_headers",
     "worker_source",
 ]
@@ -124,6 +127,7 @@ _PRESENCE_TYPES = _types(PRESENCE)
 _SESSION_TYPES = _types(SESSIONS)
 _ALERT_TYPES = _types(ALERTS)
 _STATION_TYPES = _types(STATIONS)
+_STATION_STATUS_TYPES = _types(STATION_STATUS)
 _ID_TOKEN_TYPES = _types(ID_TOKENS)
 _SITE_TYPES = _types(SITES)
 _DEAD_LETTER_TYPES = _types(DEAD_LETTER)
@@ -131,6 +135,7 @@ _TYPES_BY_TOPIC = {
     topic.name: types
     for topic, types in (
         (PRESENCE, _PRESENCE_TYPES),
+        (STATION_STATUS, _STATION_STATUS_TYPES),
         (STATIONS, _STATION_TYPES),
         (ID_TOKENS, _ID_TOKEN_TYPES),
         (SITES, _SITE_TYPES),
@@ -259,6 +264,11 @@ def _registry_headers(types: dict[str, bytes], key: str, at: datetime, source: s
 def station_headers(station: StationRecord, *, source: str) -> Headers:
     """Headers of a csms.stations.v1 record (``ce_id`` = station id and ``updated_at``)."""
     return _registry_headers(_STATION_TYPES, station.station_id, station.updated_at, source)
+
+
+def station_status_headers(status: StationStatus, *, source: str) -> Headers:
+    """Headers of a csms.station-status.v1 record (``ce_id`` = station id and ``updated_at``)."""
+    return _registry_headers(_STATION_STATUS_TYPES, status.station_id, status.updated_at, source)
 
 
 def id_token_headers(id_token: IdTokenRecord, *, source: str) -> Headers:
