@@ -28,6 +28,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "auth": ("gateway.auth", "AuthSettings"),
     "tls": ("gateway.tls", "TlsSettings"),
     "sessions": ("workers.sessions.settings", "SessionsSettings"),
+    "status": ("workers.status.settings", "StatusSettings"),
     "loadtest": ("loadtest.settings", "LoadtestSettings"),
 }
 
@@ -35,11 +36,16 @@ SECTIONS: dict[str, tuple[str, str]] = {
 FILES: dict[Path, tuple[str, ...]] = {
     README: ("kafka", "broker", "service", "gateway", "auth", "tls"),
     ROOT / "docs" / "workers.md": ("sessions",),
+    ROOT / "docs" / "monitoring.md": ("status",),
     ROOT / "docs" / "loadtest.md": ("loadtest",),
 }
 
 # a table leaves out what the sections of nested settings document
-NESTED = {"gateway": ("kafka", "service", "auth", "tls"), "sessions": ("kafka", "service")}
+NESTED = {
+    "gateway": ("kafka", "service", "auth", "tls"),
+    "sessions": ("kafka", "service"),
+    "status": ("kafka", "service", "sessions"),
+}
 
 
 def _settings_class(section: str) -> Any:
