@@ -1,4 +1,4 @@
-"""``csms worker sessions`` as a real process, and a new group placed at the end of the events."""
+"""``csms worker NAME`` as a real process, and a new group placed at the end of the events."""
 
 from __future__ import annotations
 
@@ -35,12 +35,19 @@ def group_timeouts(kafka: KafkaUnderTest) -> dict[str, float]:
 
 
 class WorkerProcess(CsmsProcess):
-    """``csms worker sessions`` as a process on the session's broker, a group of its own."""
+    """``csms worker NAME`` (sessions unless told) on the session's broker, a group of its own."""
 
-    def __init__(self, kafka: KafkaUnderTest, *, group: str | None = None, **env: str) -> None:
+    def __init__(
+        self,
+        kafka: KafkaUnderTest,
+        *,
+        group: str | None = None,
+        worker: str = "sessions",
+        **env: str,
+    ) -> None:
         """A worker in ``group``, or in a new group that starts at the end of the events."""
         if group is None:
-            group = f"test-sessions-{uuid.uuid4().hex[:8]}"
+            group = f"test-{worker}-{uuid.uuid4().hex[:8]}"
             asyncio.run(commit_at_end(kafka, group))
         self.group = group
         timeouts = group_timeouts(kafka)
@@ -52,7 +59,7 @@ class WorkerProcess(CsmsProcess):
             "CSMS_WORKER_HEARTBEAT_INTERVAL": str(timeouts["heartbeat_interval"]),
         }
         environment.update(env)
-        super().__init__("worker", "sessions", "--status-port", "0", env=environment)
+        super().__init__("worker", worker, "--status-port", "0", env=environment)
 
     def start(self) -> WorkerProcess:
         super().start()
