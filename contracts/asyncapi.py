@@ -41,6 +41,7 @@ from contracts.topics import (
     SESSIONS,
     SILENCES,
     SITES,
+    STATION_STATUS,
     STATIONS,
     Topic,
 )
@@ -130,6 +131,7 @@ _CONNECTION = "2b1f6a0c-93d5-4c47-8a4e-0e7f5d3c9b21"
 _STATION = "CP-0001"
 _SESSIONS = hdr.worker_source("sessions", "sessions-0")
 _ALERTS = hdr.worker_source("alerts", "alerts-0")
+_STATUS = hdr.worker_source("status", "status-0")
 _OPERATOR = "/csms/cli/operator"
 
 _METER_VALUES = (
@@ -309,6 +311,51 @@ def _examples() -> dict[str, tuple[Example, ...]]:
         comment="connector 2 replaced tomorrow",
         created_at=_AT,
     )
+    status = env.StationStatus(
+        station_id=_STATION,
+        online=True,
+        connection_id=_CONNECTION,
+        gateway_id=_GATEWAY,
+        ocpp_version="1.6",
+        connected_since=_AT - timedelta(hours=2),
+        last_heard_at=_AT - timedelta(minutes=1),
+        boot=env.BootInfo(
+            vendor="Alfen BV",
+            model="NG920-61001",
+            serial_number="ACE0123456",
+            firmware_version="6.4.0-4245",
+            booted_at=_AT - timedelta(hours=2),
+        ),
+        connectors=(
+            env.ConnectorState(
+                evse_id=0, status="Available", error_code="NoError", since=_AT - timedelta(hours=2)
+            ),
+            env.ConnectorState(
+                evse_id=1,
+                status="Charging",
+                error_code="NoError",
+                since=_AT - timedelta(minutes=45),
+            ),
+            env.ConnectorState(
+                evse_id=2,
+                status="Faulted",
+                error_code="GroundFailure",
+                vendor_error_code="E42",
+                info="RCD tripped",
+                since=_AT - timedelta(minutes=5),
+            ),
+        ),
+        transactions=(
+            env.ActiveTransaction(
+                evse_id=1, transaction_id="4217", started_at=_AT - timedelta(minutes=45)
+            ),
+        ),
+        meters=(env.MeterReading(evse_id=1, energy_wh=12873.4, power_w=11040.0, at=_AT),),
+        firmware=env.OperationProgress(
+            status="Installed", request_id=None, at=_AT - timedelta(days=3)
+        ),
+        updated_at=_AT,
+    )
     station = env.StationRecord(
         station_id=_STATION,
         security_profile=2,
@@ -476,6 +523,15 @@ def _examples() -> dict[str, tuple[Example, ...]]:
                 key="sil-0b7d93e4",
                 headers=hdr.tombstone_headers(SILENCES, "sil-0b7d93e4", source=_OPERATOR, at=_AT),
                 value=None,
+            ),
+        ),
+        STATION_STATUS.name: (
+            Example(
+                name="charging-and-faulted",
+                summary="An online 1.6 station: connector 1 charging, connector 2 faulted.",
+                key=_STATION,
+                headers=hdr.station_status_headers(status, source=_STATUS),
+                value=status,
             ),
         ),
         STATIONS.name: (

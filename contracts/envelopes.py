@@ -15,8 +15,8 @@ rules every envelope follows:
   type never changes; no field is removed or renamed. Anything else is a new
   topic (``.v2``). Decoders ignore fields they do not know, so an older
   consumer reads a newer record.
-- Compacted topics (presence, stations, id tokens, sites) use a tombstone (a
-  ``null`` value) for a deletion: their ``decode_*`` functions take
+- Compacted topics (presence, station status, stations, id tokens, sites) use a
+  tombstone (a ``null`` value) for a deletion: their ``decode_*`` functions take
   ``bytes | None`` and return ``None`` for a tombstone.
 
 Encoding and decoding: one module-level ``msgspec.json.Encoder`` serves every
@@ -41,21 +41,27 @@ from contracts.ocpp import OcppVersion
 
 __all__ = [
     "GATEWAY_GONE",
+    "ActiveTransaction",
     "Alert",
     "AlertSeverity",
     "AlertState",
+    "BootInfo",
     "Circuit",
     "CommandError",
     "CommandKind",
     "CommandResult",
     "CommandStatus",
     "ConnectedPayload",
+    "ConnectorState",
     "DeadLetter",
     "DisconnectedPayload",
     "EventKind",
     "IdTokenRecord",
     "IdTokenStatus",
+    "MeterReading",
     "OcppVersion",
+    "OpenProblem",
+    "OperationProgress",
     "OriginalHeader",
     "OriginalRecord",
     "Presence",
@@ -69,6 +75,7 @@ __all__ = [
     "StationCommand",
     "StationEvent",
     "StationRecord",
+    "StationStatus",
     "command_problem",
     "decode_alert",
     "decode_command",
@@ -84,6 +91,7 @@ __all__ = [
     "decode_silence",
     "decode_site",
     "decode_station",
+    "decode_station_status",
     "encode_alert",
     "encode_command",
     "encode_command_result",
@@ -96,6 +104,7 @@ __all__ = [
     "encode_silence",
     "encode_site",
     "encode_station",
+    "encode_station_status",
     "original_record",
     "record_key",
 ]
@@ -593,6 +602,157 @@ class Silence(Struct, frozen=True, kw_only=True):
     created_at: UtcTime
 
 
+# --- csms.station-status.v1 ---------------------------------------------------------------------
+
+
+class ConnectorState(Struct, frozen=True, kw_only=True):
+    """What a station last said about one of its EVSEs or connectors (StatusNotification)."""
+
+    evse_id: Annotated[
+        int,
+        Meta(
+            description="The EVSE (OCPP 1.6: the connector id; 0 is the station itself, in "
+            "every version)."
+        ),
+    ]
+    connector_id: Annotated[
+        int | None, Meta(description="The connector of the EVSE (2.0.1, 2.1); null in 1.6.")
+    ] = None
+    status: Annotated[
+        str, Meta(description="As the station said it: Available, Charging, Occupied, Faulted...")
+    ]
+    error_code: Annotated[
+        str | None, Meta(description="OCPP 1.6 errorCode (NoError when all is well); null in 2.x.")
+    ] = None
+    vendor_error_code: str | None = None
+    info: str | None = None
+    since: Annotated[
+        UtcTime, Meta(description="When the station reported this status first (its timestamp).")
+    ]
+
+
+class ActiveTransaction(Struct, frozen=True, kw_only=True):
+    """A transaction going on on an EVSE."""
+
+    evse_id: int
+    connector_id: int | None = None
+    transaction_id: Annotated[
+        str | None,
+        Meta(
+            description="The transaction id (1.6 as decimal text); null for a 1.6 transaction "
+            "until a message names it (its id is the sessions worker's answer)."
+        ),
+    ] = None
+    started_at: Annotated[
+        UtcTime | None, Meta(description="The station's start time; null when not seen.")
+    ] = None
+
+
+class MeterReading(Struct, frozen=True, kw_only=True):
+    """The latest meter reading of an EVSE."""
+
+    evse_id: int
+    energy_wh: Annotated[float | None, Meta(description="The energy import register, Wh.")] = None
+    power_w: Annotated[float | None, Meta(description="Active import power, W.")] = None
+    at: Annotated[UtcTime, Meta(description="The reading's timestamp.")]
+
+
+class BootInfo(Struct, frozen=True, kw_only=True):
+    """What the station's last BootNotification said."""
+
+    vendor: str
+    model: str
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    reason: Annotated[
+        str | None, Meta(description="2.0.1/2.1 boot reason (PowerUp, Watchdog...); null in 1.6.")
+    ] = None
+    booted_at: UtcTime
+
+
+class OperationProgress(Struct, frozen=True, kw_only=True):
+    """The last status of a firmware update or a diagnostics (log) upload."""
+
+    status: str
+    request_id: int | None = None
+    at: UtcTime
+
+
+class OpenProblem(Struct, frozen=True, kw_only=True):
+    """A problem a 2.0.1/2.1 station reported (NotifyEvent) and has not cleared."""
+
+    component: str
+    variable: str
+    evse_id: int | None = None
+    connector_id: int | None = None
+    value: Annotated[str, Meta(description="The variable's actual value the station reported.")]
+    tech_code: str | None = None
+    tech_info: str | None = None
+    since: UtcTime
+
+
+class StationStatus(Struct, frozen=True, kw_only=True):
+    """A station's status as the status worker knows it (csms.station-status.v1, compacted).
+
+    One record per change of what it shows; ``last_heard_at`` moves in coarse
+    steps (the worker's ``CSMS_STATUS_HEARD_STEP``) and meter readings too
+    (``CSMS_STATUS_METER_STEP``), so a heartbeat alone does not write a record.
+    """
+
+    station_id: StationId
+    online: Annotated[
+        bool,
+        Meta(
+            description="True while the connection below is open. A disconnect of another, "
+            "older connection does not make the station offline."
+        ),
+    ] = False
+    connection_id: Annotated[
+        str | None, Meta(description="The connection that counts (the latest).")
+    ] = None
+    gateway_id: Annotated[
+        str | None, Meta(description="The gateway instance of that connection.")
+    ] = None
+    ocpp_version: OcppVersion | None = None
+    connected_since: Annotated[
+        UtcTime | None,
+        Meta(description="When that connection opened; null when its start was not seen."),
+    ] = None
+    disconnected_at: Annotated[UtcTime | None, Meta(description="When it ended, once offline.")] = (
+        None
+    )
+    last_heard_at: Annotated[
+        UtcTime | None,
+        Meta(
+            description="When the station last sent something, in coarse steps while nothing "
+            "else changes (exact in a record written for another reason)."
+        ),
+    ] = None
+    boot: BootInfo | None = None
+    connectors: Annotated[
+        tuple[ConnectorState, ...],
+        Meta(description="Each EVSE and connector the station reported, by evse and connector."),
+    ] = ()
+    transactions: Annotated[
+        tuple[ActiveTransaction, ...], Meta(description="The active transaction of each EVSE.")
+    ] = ()
+    meters: Annotated[
+        tuple[MeterReading, ...], Meta(description="The latest meter reading of each EVSE.")
+    ] = ()
+    firmware: OperationProgress | None = None
+    diagnostics: Annotated[
+        OperationProgress | None,
+        Meta(description="1.6 DiagnosticsStatusNotification, 2.x LogStatusNotification."),
+    ] = None
+    problems: Annotated[
+        tuple[OpenProblem, ...],
+        Meta(description="Open NotifyEvent problems, by component, EVSE, connector, variable."),
+    ] = ()
+    updated_at: Annotated[
+        UtcTime, Meta(description="When the gateway received the event behind this record.")
+    ]
+
+
 # --- csms.stations.v1 ---------------------------------------------------------------------------
 
 
@@ -770,6 +930,7 @@ _SESSION = msgspec.json.Decoder(SessionRecord)
 _ALERT = msgspec.json.Decoder(Alert)
 _SILENCE = msgspec.json.Decoder(Silence)
 _STATION = msgspec.json.Decoder(StationRecord)
+_STATION_STATUS = msgspec.json.Decoder(StationStatus)
 _ID_TOKEN = msgspec.json.Decoder(IdTokenRecord)
 _SITE = msgspec.json.Decoder(SiteRecord)
 _DEAD_LETTER = msgspec.json.Decoder(DeadLetter)
@@ -853,6 +1014,15 @@ def encode_silence(silence: Silence | None) -> bytes | None:
 
 def decode_silence(value: bytes | None) -> Silence | None:
     return None if value is None else _SILENCE.decode(value)
+
+
+def encode_station_status(status: StationStatus | None) -> bytes | None:
+    """The record value; ``None`` (a tombstone) forgets the station."""
+    return None if status is None else _ENCODER.encode(status)
+
+
+def decode_station_status(value: bytes | None) -> StationStatus | None:
+    return None if value is None else _STATION_STATUS.decode(value)
 
 
 def encode_station(station: StationRecord | None) -> bytes | None:

@@ -46,6 +46,7 @@ from contracts.envelopes import (
     StationCommand,
     StationEvent,
     StationRecord,
+    StationStatus,
 )
 from contracts.topics import (
     ALERTS,
@@ -58,6 +59,7 @@ from contracts.topics import (
     SESSIONS,
     SILENCES,
     SITES,
+    STATION_STATUS,
     STATIONS,
     Topic,
 )
@@ -88,6 +90,7 @@ __all__ = [
     "silence_headers",
     "site_headers",
     "station_headers",
+    "station_status_headers",
     "tombstone_headers",
     "worker_source",
 ]
@@ -127,6 +130,7 @@ _PRESENCE_TYPES = _types(PRESENCE)
 _SESSION_TYPES = _types(SESSIONS)
 _ALERT_TYPES = _types(ALERTS)
 _STATION_TYPES = _types(STATIONS)
+_STATION_STATUS_TYPES = _types(STATION_STATUS)
 _ID_TOKEN_TYPES = _types(ID_TOKENS)
 _SITE_TYPES = _types(SITES)
 _SILENCE_TYPES = _types(SILENCES)
@@ -135,6 +139,7 @@ _TYPES_BY_TOPIC = {
     topic.name: types
     for topic, types in (
         (PRESENCE, _PRESENCE_TYPES),
+        (STATION_STATUS, _STATION_STATUS_TYPES),
         (STATIONS, _STATION_TYPES),
         (ID_TOKENS, _ID_TOKEN_TYPES),
         (SITES, _SITE_TYPES),
@@ -264,6 +269,11 @@ def _registry_headers(types: dict[str, bytes], key: str, at: datetime, source: s
 def station_headers(station: StationRecord, *, source: str) -> Headers:
     """Headers of a csms.stations.v1 record (``ce_id`` = station id and ``updated_at``)."""
     return _registry_headers(_STATION_TYPES, station.station_id, station.updated_at, source)
+
+
+def station_status_headers(status: StationStatus, *, source: str) -> Headers:
+    """Headers of a csms.station-status.v1 record (``ce_id`` = station id and ``updated_at``)."""
+    return _registry_headers(_STATION_STATUS_TYPES, status.station_id, status.updated_at, source)
 
 
 def id_token_headers(id_token: IdTokenRecord, *, source: str) -> Headers:

@@ -30,6 +30,7 @@ from contracts.envelopes import (
     StationCommand,
     StationEvent,
     StationRecord,
+    StationStatus,
 )
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "SILENCES",
     "SITES",
     "STATIONS",
+    "STATION_STATUS",
     "OcppHeader",
     "Topic",
     "by_name",
@@ -58,6 +60,7 @@ _GATEWAY = "gateway"
 _SESSIONS_WORKER = "sessions worker"
 _SMART_CHARGING_WORKER = "smart-charging worker"
 _ALERTS_WORKER = "alerts worker"
+_STATUS_WORKER = "status worker"
 _WORKERS = "workers"
 _OPERATORS = "operators"
 _DOWNSTREAM = "downstream services"
@@ -105,7 +108,13 @@ EVENTS = Topic(
     "lifecycle events.",
     value_type=StationEvent,
     writers=(_GATEWAY,),
-    readers=(_SESSIONS_WORKER, _SMART_CHARGING_WORKER, _ALERTS_WORKER, _DOWNSTREAM),
+    readers=(
+        _SESSIONS_WORKER,
+        _SMART_CHARGING_WORKER,
+        _ALERTS_WORKER,
+        _STATUS_WORKER,
+        _DOWNSTREAM,
+    ),
     ce_type_prefix="csms.ocpp.event",
     ce_type_variants=get_args(EventKind),
     ocpp_headers=("ocpp-action", "ocpp-version"),
@@ -155,6 +164,18 @@ SESSIONS = Topic(
     ce_type_prefix="csms.session",
     ce_type_variants=get_args(SessionEvent),
     ocpp_headers=("ocpp-version",),
+)
+STATION_STATUS = Topic(
+    name="csms.station-status.v1",
+    key="station id",
+    compacted=True,
+    summary="Each station's status: online, boot, connectors, transactions, meters, firmware, "
+    "problems; written when it changes.",
+    value_type=StationStatus,
+    writers=(_STATUS_WORKER,),
+    readers=(_OPERATORS, _DOWNSTREAM),
+    ce_type_prefix="csms.station-status",
+    ce_type_variants=COMPACTED_VARIANTS,
 )
 ALERTS = Topic(
     name="csms.alerts.v1",
@@ -227,6 +248,7 @@ CATALOGUE: tuple[Topic, ...] = (
     COMMAND_RESULTS,
     PRESENCE,
     SESSIONS,
+    STATION_STATUS,
     ALERTS,
     SILENCES,
     STATIONS,

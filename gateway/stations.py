@@ -15,9 +15,11 @@ two operators change one station at the same time).
     csms stations disable CP-1
     csms stations enable CP-1
     csms stations remove CP-1                           # a tombstone
+    csms stations status [CP-1] [--json]                # what the status worker knows
 
-Exit status: 0 done; 1 Kafka cannot be reached (or the topic is missing);
-2 a usage error (bad identity, profile or password, unknown station).
+Exit status: 0 done; 1 Kafka cannot be reached (or the topic is missing), or
+``status`` of a station without a status record; 2 a usage error (bad
+identity, profile or password, unknown station).
 Passwords and their hashes are never printed, except a generated password,
 once, when it is made.
 """
@@ -36,7 +38,7 @@ import msgspec
 
 from contracts.bus.clients import producer
 from contracts.bus.command import UsageError, run_against_kafka
-from contracts.bus.follower import TopicFollower
+from contracts.bus.follower import read_to_end
 from contracts.cli import Command
 from contracts.envelopes import StationRecord, encode_station, record_key
 from contracts.headers import station_headers, tombstone_headers
@@ -50,6 +52,7 @@ from gateway.credentials import (
 )
 from gateway.handshake import InvalidIdentity, station_identity
 from gateway.registry import apply_station_records
+from gateway.station_status import UnknownStation, read_statuses, status_lines
 
 __all__ = ["SOURCE", "command", "read_stations", "write_station"]
 
@@ -69,13 +72,7 @@ async def read_stations(
     def apply(records: list[Any]) -> None:
         apply_station_records(stations, records)
 
-    follower = TopicFollower(kafka, STATIONS.name, apply, client_id="csms-stations-cli")
-    try:
-        await follower.start()
-        if not await follower.wait_caught_up(within):
-            raise TimeoutError(f"{STATIONS.name} was not read to its end within {within:g} s")
-    finally:
-        await follower.stop()
+    await read_to_end(kafka, STATIONS.name, apply, client_id="csms-stations-cli", within=within)
     return stations
 
 
@@ -183,6 +180,12 @@ async def _list(kafka: KafkaSettings, args: argparse.Namespace, io: _Output) -> 
         print(_describe(stations[station_id]), file=io.out)
 
 
+async def _status(kafka: KafkaSettings, args: argparse.Namespace, io: _Output) -> None:
+    lines = status_lines(await read_statuses(kafka), args.station_id, as_json=args.json)
+    for line in lines:
+        print(line, file=io.out)
+
+
 async def _set_enabled(
     kafka: KafkaSettings, args: argparse.Namespace, io: _Output, enabled: bool
 ) -> None:
@@ -236,6 +239,17 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", help="list the stations: id, profile, enabled, site")
     add_arguments(listing, KafkaSettings)
 
+    status = actions.add_parser(
+        "status",
+        help="the stations' status: the fleet at a glance, or one station in detail",
+        description="Read csms.station-status.v1 (kept by the status worker): counts of "
+        "stations online, offline, charging and faulted and a line per station, or one "
+        "station in detail.",
+    )
+    status.add_argument("station_id", metavar="ID", nargs="?", help="one station in detail")
+    status.add_argument("--json", action="store_true", help="print the records as JSON lines")
+    add_arguments(status, KafkaSettings)
+
     for name, text in (
         ("disable", "refuse the station's connections"),
         ("enable", "accept the station's connections again"),
@@ -254,15 +268,21 @@ def _run(args: argparse.Namespace) -> int:
         coroutine = _add(kafka, args, io)
     elif action == "list":
         coroutine = _list(kafka, args, io)
+    elif action == "status":
+        coroutine = _status(kafka, args, io)
     elif action in ("disable", "enable"):
         coroutine = _set_enabled(kafka, args, io, enabled=action == "enable")
     else:
         coroutine = _remove(kafka, args, io)
-    return run_against_kafka(f"csms stations {action}", kafka, coroutine, io.err)
+    try:
+        return run_against_kafka(f"csms stations {action}", kafka, coroutine, io.err)
+    except UnknownStation as exc:
+        print(f"csms stations {action}: {exc}", file=io.err)
+        return 1
 
 
 command = Command(
-    help="add, list, disable, enable or remove stations in the registry",
+    help="add, list, disable, enable or remove stations in the registry; their status",
     configure=_configure,
     run=_run,
 )

@@ -29,7 +29,7 @@ from contracts.bus.clients import assign_all, consumer, seek_to_end
 from contracts.bus.outage import Outage
 from contracts.settings import KafkaSettings
 
-__all__ = ["Followed", "Follower", "TopicFollower"]
+__all__ = ["Followed", "Follower", "TopicFollower", "read_to_end"]
 
 log = logging.getLogger(__name__)
 
@@ -193,3 +193,19 @@ class TopicFollower(Follower):
 
     async def wait_caught_up(self, timeout: float) -> bool:
         return await self._only.wait_caught_up(timeout)
+
+
+async def read_to_end(
+    kafka: KafkaSettings, topic: str, on_records: OnRecords, *, client_id: str, within: float
+) -> None:
+    """Read ``topic`` from its beginning to its end into ``on_records`` (a command's table).
+
+    Raises ``TimeoutError`` when the end is not reached within ``within`` seconds.
+    """
+    follower = TopicFollower(kafka, topic, on_records, client_id=client_id)
+    try:
+        await follower.start()
+        if not await follower.wait_caught_up(within):
+            raise TimeoutError(f"{topic} was not read to its end within {within:g} s")
+    finally:
+        await follower.stop()

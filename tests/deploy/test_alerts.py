@@ -271,6 +271,7 @@ def test_service_monitor_finds_every_status_port(values: str) -> None:
     assert {s["metadata"]["name"] for s in selected} == {
         f"{FULLNAME}-gateway-metrics",
         f"{FULLNAME}-sessions-metrics",
+        f"{FULLNAME}-status-metrics",
     }
     for service in selected:
         assert service["spec"]["clusterIP"] == "None"

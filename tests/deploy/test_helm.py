@@ -137,7 +137,7 @@ def test_the_validator_rejects_an_unknown_field() -> None:
 def test_probes_ask_the_status_port(values: str) -> None:
     objects = render(values)
     deployments = of_kind(objects, "Deployment")
-    assert {component(d) for d in deployments} == {"gateway", "sessions-worker"}
+    assert {component(d) for d in deployments} == {"gateway", "sessions-worker", "status-worker"}
     for deployment in deployments:
         (container,) = pod_spec(deployment)["containers"]
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -180,7 +180,12 @@ def test_grace_period_covers_the_prestop_sleep_and_the_drain(values: str) -> Non
 def test_every_environment_variable_is_a_csms_setting(values: str) -> None:
     objects = render(values)
     readers = process_settings()
-    expected = {"gateway": "gateway", "sessions-worker": "worker", "topics": "topics"}
+    expected = {
+        "gateway": "gateway",
+        "sessions-worker": "worker",
+        "status-worker": "worker",
+        "topics": "topics",
+    }
     seen = set()
     for workload in workloads(objects):
         kind = expected[component(workload)]
@@ -218,7 +223,7 @@ def test_defaults_are_production_defaults() -> None:
     assert job_env["CSMS_KAFKA_IDEMPOTENCE"] == "true"
     assert env["CSMS_KAFKA_COMPRESSION"] == "lz4"  # csms's own codec
     pdbs = {component(p) for p in of_kind(objects, "PodDisruptionBudget")}
-    assert pdbs == {"gateway", "sessions-worker"}
+    assert pdbs == {"gateway", "sessions-worker", "status-worker"}
     spread = pod_spec(gateway)["topologySpreadConstraints"]
     assert {c["topologyKey"] for c in spread} == {
         "kubernetes.io/hostname",

@@ -120,3 +120,17 @@ def test_a_transaction_event_gives_the_transaction_and_its_meter() -> None:
 def test_a_payload_that_is_not_its_action_is_refused() -> None:
     with pytest.raises(PayloadError):
         facts(event("StatusNotification", {"connectorId": "two"}))
+
+
+def test_a_16_meter_value_names_its_running_transaction() -> None:
+    sampled = {"value": "1500", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+    body = {
+        "connectorId": 2,
+        "transactionId": 4217,
+        "meterValue": [{"timestamp": AT, "sampledValue": [sampled]}],
+    }
+    (_, transaction, meter) = facts(event("MeterValues", body))
+    assert transaction == Transaction("4217", 2, None, "Updated", None, T0)
+    assert meter == Meter(2, 1500.0, None, T0)
+    del body["transactionId"]
+    assert [type(f) for f in facts(event("MeterValues", body))] == [Heard, Meter]

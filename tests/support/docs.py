@@ -30,6 +30,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "sessions": ("workers.sessions.settings", "SessionsSettings"),
     "alerts": ("workers.alerts.settings", "AlertsSettings"),
     "notify": ("workers.alerts.notify.settings", "NotifySettings"),
+    "status": ("workers.status.settings", "StatusSettings"),
     "loadtest": ("loadtest.settings", "LoadtestSettings"),
 }
 
@@ -37,7 +38,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
 FILES: dict[Path, tuple[str, ...]] = {
     README: ("kafka", "broker", "service", "gateway", "auth", "tls"),
     ROOT / "docs" / "workers.md": ("sessions",),
-    ROOT / "docs" / "monitoring.md": ("alerts", "notify"),
+    ROOT / "docs" / "monitoring.md": ("status", "alerts", "notify"),
     ROOT / "docs" / "loadtest.md": ("loadtest",),
 }
 
@@ -47,6 +48,7 @@ NESTED = {
     "sessions": ("kafka", "service"),
     "alerts": ("kafka", "service"),
     "notify": ("kafka", "service"),
+    "status": ("kafka", "service", "sessions"),
 }
 
 

@@ -35,7 +35,7 @@ def group_timeouts(kafka: KafkaUnderTest) -> dict[str, float]:
 
 
 class WorkerProcess(CsmsProcess):
-    """``csms worker NAME`` (sessions by default) as a process on the session's broker."""
+    """``csms worker NAME`` (sessions unless told) on the session's broker, a group of its own."""
 
     def __init__(
         self,

@@ -71,7 +71,9 @@ async def test_csms_up_starts_a_killed_worker_again() -> None:
     )
     with up:
         up.wait_for(r"csms up: connect chargers", 240)
-        up.wait_for(r"running: gateway, worker alerts, worker sessions(, worker \w+)*, alerts notify", 5)
+        up.wait_for(
+            r"running: gateway, worker alerts, worker sessions(, worker \w+)*, alerts notify", 5
+        )
         gateway, first = _gateway_pid(up), _worker_pid(up)
         assert first is not None
         up.status_port = int(  # the sessions worker's

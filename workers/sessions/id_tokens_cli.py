@@ -25,7 +25,7 @@ from typing import Any, TextIO, get_args
 
 from contracts.bus.clients import producer
 from contracts.bus.command import UsageError, run_against_kafka
-from contracts.bus.follower import TopicFollower
+from contracts.bus.follower import read_to_end
 from contracts.cli import Command
 from contracts.envelopes import IdTokenRecord, IdTokenStatus, encode_id_token, record_key
 from contracts.headers import id_token_headers, tombstone_headers
@@ -45,13 +45,9 @@ READ_TIMEOUT = 30.0
 async def read_id_tokens(kafka: KafkaSettings, *, within: float = READ_TIMEOUT) -> IdTokenTable:
     """The authorization list: csms.id-tokens.v1 read from its beginning to its end."""
     table = IdTokenTable()
-    follower = TopicFollower(kafka, ID_TOKENS.name, table.apply, client_id="csms-id-tokens-cli")
-    try:
-        await follower.start()
-        if not await follower.wait_caught_up(within):
-            raise TimeoutError(f"{ID_TOKENS.name} was not read to its end within {within:g} s")
-    finally:
-        await follower.stop()
+    await read_to_end(
+        kafka, ID_TOKENS.name, table.apply, client_id="csms-id-tokens-cli", within=within
+    )
     return table
 
 

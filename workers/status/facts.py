@@ -230,7 +230,9 @@ class Transaction:
     """A transaction started, went on (``Updated``) or ended on an EVSE.
 
     1.6 StopTransaction does not name its connector: ``evse_id`` is ``None``
-    and ``transaction_id`` tells which one ended.
+    and ``transaction_id`` tells which one ended. 1.6 StartTransaction does not
+    know its id yet (``""``: the worker answers it); a 1.6 MeterValues with a
+    ``transactionId`` is an ``Updated`` that names it.
     """
 
     transaction_id: str
@@ -399,6 +401,10 @@ def _stop16(request: Any, at: datetime) -> Iterator[Fact]:
 def _meter16(request: Any, at: datetime) -> Iterator[Fact]:
     readings = list(readings16(request.meter_value))
     power = _power(request.meter_value, sixteen=True)
+    transaction_id = _unset(request.transaction_id)
+    if transaction_id is not None:
+        # the one 1.6 message before StopTransaction that names a running transaction's id
+        yield Transaction(str(transaction_id), request.connector_id, None, "Updated", None, at)
     if readings or power is not None:
         last = readings[-1] if readings else None
         yield Meter(
