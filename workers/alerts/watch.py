@@ -285,6 +285,13 @@ def _transaction(watch: Watch, fact: Transaction, position: str) -> Watch:
     if fact.event == "Started" or (fact.event == "Updated" and fact.transaction_id):
         key = fact.transaction_id or f"1.6:{fact.evse_id}"
         old = next((t for t in open_ if t.transaction_id == key), None)
+        unnamed = next((t for t in open_ if t.transaction_id == f"1.6:{fact.evse_id}"), None)
+        if old is None and unnamed is not None and fact.transaction_id:
+            # a 1.6 MeterValues names the transaction its StartTransaction could not
+            named = msgspec.structs.replace(unnamed, transaction_id=fact.transaction_id)
+            return msgspec.structs.replace(
+                watch, transactions=tuple(named if t is unnamed else t for t in open_)
+            )
         if old is None:
             new = TransactionWatch(
                 transaction_id=key,
