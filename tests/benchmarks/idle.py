@@ -11,8 +11,8 @@ window (% of a core from /proc, utime + stime):
   its own (a consumer group, every partition of ``ocpp.events.v1``, aiokafka's
   defaults: fetches wait 500 ms at the broker, heartbeats every 3 s), the
   smallest thing that keeps a broker busy;
-- **csms**: ``csms gateway`` and ``csms worker sessions`` with the default
-  settings (what ``csms up --kafka`` runs), no station connected: everything
+- **csms**: ``csms gateway`` and every worker (``csms worker NAME``) with the
+  default settings (what ``csms up --kafka`` runs), no station connected: everything
   they do is background work (their consumers' fetches, group heartbeats,
   the gateway's Kafka probe and peer checks);
 - one more csms setup per ``--variant``, with those settings or that
@@ -34,11 +34,13 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from typing import Any
 
 from tests.benchmarks import _support as support
 from tests.benchmarks._kafka_requests import thread_groups
 from tests.workers.processes import WorkerProcess
+from workers.cli import WORKERS_GROUP
 
 SETTLE = 10.0  # seconds after start-up before the window opens (the worker joins its group)
 
@@ -74,20 +76,30 @@ def plain_consumer(bootstrap: str) -> Iterator[int]:
 
 @contextlib.contextmanager
 def csms(broker: support.Broker, settings: dict[str, str]) -> Iterator[dict[str, int]]:
-    """``csms gateway`` and ``csms worker sessions`` as ``csms up`` runs them (default settings)."""
+    """``csms gateway`` and every ``csms worker NAME`` as ``csms up`` runs them (defaults)."""
     worker_env = {
         # the production defaults, not the test helper's short group timeouts
         "CSMS_WORKER_SESSION_TIMEOUT": "10",
         "CSMS_WORKER_HEARTBEAT_INTERVAL": "3",
         "CSMS_WORKER_CHECKPOINT_INTERVAL": "1",
     } | settings
-    with (
-        support.gateway(broker.kafka, **settings) as gateway,
-        WorkerProcess(broker.kafka, group="csms-sessions", **worker_env) as worker,
-    ):
-        worker.wait_assigned(timeout=60)
-        assert gateway.process is not None and worker.process is not None
-        yield {"gateway": gateway.process.pid, "sessions worker": worker.process.pid}
+    names = sorted(ep.name for ep in entry_points(group=WORKERS_GROUP))
+    with contextlib.ExitStack() as stack:
+        gateway = stack.enter_context(support.gateway(broker.kafka, **settings))
+        workers = {
+            name: stack.enter_context(
+                WorkerProcess(broker.kafka, group=f"csms-{name}", worker=name, **worker_env)
+            )
+            for name in names
+        }
+        for worker in workers.values():
+            worker.wait_assigned(timeout=60)
+        assert gateway.process is not None
+        pids = {"gateway": gateway.process.pid}
+        for name, worker in workers.items():
+            assert worker.process is not None
+            pids[f"{name} worker"] = worker.process.pid
+        yield pids
 
 
 def main() -> None:
