@@ -28,6 +28,7 @@ from contracts.bus.admin import TopicSettings
 from contracts.service.runtime import ServiceSettings
 from contracts.settings import KafkaSettings, describe
 from gateway.settings import GatewaySettings
+from workers.alerts.notify.settings import NotifySettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "helm" / "csms" / "values.schema.json"
@@ -61,6 +62,10 @@ CHART_MANAGED = frozenset(
         # topics.*
         "CSMS_TOPIC_PARTITIONS",
         "CSMS_TOPIC_REPLICATION_FACTOR",
+        # alertsNotify.alertmanagerUrl, .webhooks, .secret
+        "CSMS_ALERTS_ALERTMANAGER_URL",
+        "CSMS_ALERTS_WEBHOOKS",
+        "CSMS_ALERTS_WEBHOOK_SECRETS",
     }
 )
 """Settings the chart sets from values of their own (see values.yaml)."""
@@ -68,6 +73,10 @@ CHART_MANAGED = frozenset(
 PER_POD = frozenset({"CSMS_INSTANCE"})
 """Settings that must differ between pods, so a ConfigMap cannot hold them: every gateway's
 instance id names it in ocpp.presence.v1 (the default, the pod name, is right)."""
+
+
+NOTIFIER = "workers.alerts.notify"
+"""The package of ``csms alerts notify``, whose settings only the notifier reads."""
 
 
 def names(cls: type[Any]) -> set[str]:
@@ -86,11 +95,14 @@ def _is_settings_class(obj: Any) -> bool:
 
 
 def worker_settings_classes() -> list[type[Any]]:
-    """Every settings class defined in the ``workers`` package (the workers' own settings)."""
+    """Every settings class defined in the ``workers`` package (the workers' own settings),
+    but the notifier's: ``csms alerts notify`` is a process of its own (:data:`NOTIFIER`)."""
     import workers
 
     found: dict[str, type[Any]] = {}
     for module_info in pkgutil.walk_packages(workers.__path__, "workers."):
+        if module_info.name.startswith(NOTIFIER):
+            continue
         module = importlib.import_module(module_info.name)
         for obj in vars(module).values():
             if _is_settings_class(obj) and obj.__module__ == module.__name__:
@@ -99,7 +111,8 @@ def worker_settings_classes() -> list[type[Any]]:
 
 
 def process_settings() -> dict[str, set[str]]:
-    """The settings each kind of process reads: every process, the gateway, workers, topics."""
+    """The settings each kind of process reads: every process, the gateway, workers, the
+    alerts notifier, topics."""
     common = names(ServiceSettings) | names(KafkaSettings)
     worker = set(common)
     for cls in worker_settings_classes():
@@ -108,6 +121,7 @@ def process_settings() -> dict[str, set[str]]:
         "common": common,
         "gateway": names(GatewaySettings),
         "worker": worker,
+        "notify": common | names(NotifySettings),
         "topics": names(TopicSettings),
     }
 
@@ -119,6 +133,7 @@ def expected_enums() -> dict[str, list[str]]:
         "commonSettingName": sorted(settings["common"] - CHART_MANAGED - PER_POD),
         "gatewaySettingName": sorted(settings["gateway"] - CHART_MANAGED - PER_POD),
         "workerSettingName": sorted(settings["worker"] - CHART_MANAGED - PER_POD),
+        "notifySettingName": sorted(settings["notify"] - CHART_MANAGED - PER_POD),
     }
 
 

@@ -13,6 +13,7 @@ to check the rendered rules with promtool too.)
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jsonschema
@@ -24,6 +25,7 @@ from tests.deploy.chart import (
     FULLNAME,
     NAMESPACE,
     VALUES_FILES,
+    named,
     of_kind,
     render,
     template,
@@ -259,6 +261,22 @@ def test_an_alert_can_be_turned_off() -> None:
     assert "CsmsEventLoopLag" in names
 
 
+def test_the_notifications_alert_watches_the_notifiers_pods() -> None:
+    # csms_alerts_notifications_total is the notifier's, not a worker's: the alert's
+    # service matcher must take in the notifier's metrics Service, which leads to its pods
+    objects = render("full")
+    (rule,) = [r for r in rules("full") if r["alert"] == "CsmsAlertNotificationsFailing"]
+    ((metric, labels),) = selectors(rule["expr"])
+    assert metric == "csms_alerts_notifications_total"
+    matcher = re.fullmatch(r'service=~"(.+)"', labels["service"])
+    assert matcher is not None, labels["service"]
+    service = named(objects, "Service", f"{FULLNAME}-alerts-notify-metrics")
+    assert re.fullmatch(matcher[1], service["metadata"]["name"])
+    notifier = named(objects, "Deployment", f"{FULLNAME}-alerts-notify")
+    pod_labels = notifier["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+
+
 @pytest.mark.parametrize("values", MONITORED)
 def test_service_monitor_finds_every_status_port(values: str) -> None:
     objects = render(values)
@@ -268,10 +286,13 @@ def test_service_monitor_finds_every_status_port(values: str) -> None:
     selected = [
         s for s in of_kind(objects, "Service") if wanted.items() <= s["metadata"]["labels"].items()
     ]
+    notifier = {f"{FULLNAME}-alerts-notify-metrics"} if values == "full" else set()
     assert {s["metadata"]["name"] for s in selected} == {
         f"{FULLNAME}-gateway-metrics",
         f"{FULLNAME}-sessions-metrics",
         f"{FULLNAME}-status-metrics",
+        f"{FULLNAME}-alerts-metrics",
+        *notifier,
     }
     for service in selected:
         assert service["spec"]["clusterIP"] == "None"

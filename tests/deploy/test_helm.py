@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -23,6 +25,7 @@ except ImportError as exc:  # fail loudly: a missing validator must not pass as 
         "(pyproject.toml [dev]); run `make unit` to reinstall .venv"
     ) from exc
 
+from contracts.settings import load
 from tests.deploy.chart import (
     CHART,
     FULLNAME,
@@ -41,6 +44,7 @@ from tests.deploy.chart import (
     workloads,
 )
 from tests.deploy.settings_schema import process_settings
+from workers.alerts.notify.settings import NotifySettings
 
 KUBERNETES_VERSION = "1.30.0"
 """The oldest Kubernetes the rendered manifests are checked against (Chart.yaml allows
@@ -50,6 +54,15 @@ CUSTOM_RESOURCES = {"ServiceMonitor", "PrometheusRule"}
 """Kinds without a schema in kubernetes-validate (the Prometheus Operator's CRDs)."""
 
 VALUE_SETS = list(VALUES_FILES)
+
+WORKERS = {"sessions-worker", "status-worker", "alerts-worker"}
+"""The components of the workers the chart runs by default."""
+
+
+def components(values: str) -> set[str]:
+    """The long-running components a value set deploys: the notifier only in "full"."""
+    notifier = {"alerts-notify"} if values == "full" else set()
+    return {"gateway", *WORKERS, *notifier}
 
 
 def _seconds(text: str) -> float:
@@ -74,6 +87,12 @@ def test_chart_lints_strictly(values: str) -> None:
         ("gateway.config.CSMS_KAFKA_BOOTSTRAP=x:1", "CSMS_KAFKA_BOOTSTRAP"),  # set by kafka.*
         ("kafka.securityProtocol=TLS", "securityProtocol"),
         ("gateway.service.type=ExternalName", "type"),
+        # the notifier's setting, which no worker reads
+        ("workers.alerts.config.CSMS_ALERTS_RETRY_LIMIT=60", "CSMS_ALERTS_RETRY_LIMIT"),
+        # set from alertsNotify.secret, never inline
+        ("alertsNotify.config.CSMS_ALERTS_WEBHOOK_SECRETS=x", "CSMS_ALERTS_WEBHOOK_SECRETS"),
+        ("alertsNotify.webhooks.Pager=https://pager.example.com", "Pager"),
+        ("alertsNotify.alertmanagerUrl=alertmanager:9093", "alertmanagerUrl"),
     ],
 )
 def test_lint_rejects_a_wrong_value(setting: str, complaint: str) -> None:
@@ -89,6 +108,24 @@ def test_lint_rejects_a_wrong_value(setting: str, complaint: str) -> None:
         (["gateway.drain.closePeriodSeconds=30"], "closePeriodSeconds"),
         (["kafka.securityProtocol=SASL_SSL"], "existingSecret"),
         (["gateway.service.exposeWs=false"], "no port"),
+        (
+            ["alertsNotify.enabled=true"],
+            "alertsNotify.enabled needs a receiver: set alertsNotify.alertmanagerUrl, "
+            "alertsNotify.webhooks or alertsNotify.secret.webhooksKey",
+        ),
+        (
+            ["alertsNotify.enabled=true", "alertsNotify.secret.webhooksKey=webhooks"],
+            "alertsNotify.secret.webhooksKey: set alertsNotify.secret.existingSecret",
+        ),
+        (
+            [
+                "alertsNotify.enabled=true",
+                "alertsNotify.webhooks.pager=https://pager.example.com",
+                "alertsNotify.secret.existingSecret=csms-alerts-notify",
+                "alertsNotify.secret.webhooksKey=webhooks",
+            ],
+            "either in alertsNotify.webhooks or in the Secret",
+        ),
     ],
 )
 def test_template_refuses_an_inconsistent_configuration(
@@ -137,7 +174,7 @@ def test_the_validator_rejects_an_unknown_field() -> None:
 def test_probes_ask_the_status_port(values: str) -> None:
     objects = render(values)
     deployments = of_kind(objects, "Deployment")
-    assert {component(d) for d in deployments} == {"gateway", "sessions-worker", "status-worker"}
+    assert {component(d) for d in deployments} == components(values)
     for deployment in deployments:
         (container,) = pod_spec(deployment)["containers"]
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -184,30 +221,33 @@ def test_every_environment_variable_is_a_csms_setting(values: str) -> None:
         "gateway": "gateway",
         "sessions-worker": "worker",
         "status-worker": "worker",
+        "alerts-worker": "worker",
+        "alerts-notify": "notify",
         "topics": "topics",
     }
     seen = set()
     for workload in workloads(objects):
         kind = expected[component(workload)]
-        seen.add(kind)
+        seen.add(component(workload))
         for container in pod_spec(workload)["containers"]:
             unknown = set(container_env(objects, container)) - readers[kind]
             assert not unknown, (
                 f"{workload['metadata']['name']} sets {sorted(unknown)}, which csms "
                 f"{kind} does not read (contracts.settings.describe)"
             )
-    assert seen == set(expected.values())
+    assert seen == components(values) | {"topics"}
 
 
 @pytest.mark.parametrize("values", VALUE_SETS)
 def test_secrets_never_land_in_configmaps(values: str) -> None:
     objects = render(values)
+    secrets = {"CSMS_KAFKA_SASL_PASSWORD", "CSMS_ALERTS_WEBHOOK_SECRETS"}
     for config in of_kind(objects, "ConfigMap"):
-        assert not [k for k in config.get("data", {}) if "PASSWORD" in k]
+        assert not [k for k in config.get("data", {}) if "PASSWORD" in k or "SECRET" in k]
     for workload in workloads(objects):
         env = container_env(objects, pod_spec(workload)["containers"][0])
-        if "CSMS_KAFKA_SASL_PASSWORD" in env:
-            assert "secretKeyRef" in env["CSMS_KAFKA_SASL_PASSWORD"]
+        for name in secrets & set(env):
+            assert "secretKeyRef" in env[name], name
 
 
 def test_defaults_are_production_defaults() -> None:
@@ -223,7 +263,7 @@ def test_defaults_are_production_defaults() -> None:
     assert job_env["CSMS_KAFKA_IDEMPOTENCE"] == "true"
     assert env["CSMS_KAFKA_COMPRESSION"] == "lz4"  # csms's own codec
     pdbs = {component(p) for p in of_kind(objects, "PodDisruptionBudget")}
-    assert pdbs == {"gateway", "sessions-worker", "status-worker"}
+    assert pdbs == {"gateway", *WORKERS}
     spread = pod_spec(gateway)["topologySpreadConstraints"]
     assert {c["topologyKey"] for c in spread} == {
         "kubernetes.io/hostname",
@@ -298,6 +338,76 @@ def test_a_changed_setting_rolls_the_pods() -> None:
     assert checksum() != checksum("gateway.config.CSMS_HEARTBEAT_INTERVAL=600")
 
 
+# --------------------------------------------------------------------------- alerts
+
+
+def test_the_alerts_worker_runs_by_default() -> None:
+    objects = render("default")
+    worker = named(objects, "Deployment", f"{FULLNAME}-alerts")
+    (container,) = pod_spec(worker)["containers"]
+    assert container["args"] == ["worker", "alerts"]
+    assert worker["spec"]["replicas"] == 2
+    named(objects, "PodDisruptionBudget", f"{FULLNAME}-alerts")
+    named(objects, "Service", f"{FULLNAME}-alerts-metrics")
+    # the notifier needs a receiver, which only the operator knows
+    assert not [o for o in objects if component(o) == "alerts-notify"]
+
+
+def test_the_notifier_delivers_to_the_receivers_of_the_values() -> None:
+    objects = render("full")
+    notifier = named(objects, "Deployment", f"{FULLNAME}-alerts-notify")
+    assert notifier["spec"]["replicas"] == 1
+    (container,) = pod_spec(notifier)["containers"]
+    assert container["args"] == ["alerts", "notify"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"status": 9300}
+    env = container_env(objects, container)
+    assert env["CSMS_STATUS_PORT"] == "9300"
+    assert env["CSMS_ALERTS_ALERTMANAGER_URL"] == "http://alertmanager-operated.monitoring:9093"
+    assert env["CSMS_ALERTS_WEBHOOK_SECRETS"] == {
+        "secretKeyRef": {"name": "csms-alerts-notify", "key": "webhook-secrets"}
+    }
+    assert env["CSMS_ALERTS_RESEND_INTERVAL"] == "30"
+    assert env["CSMS_KAFKA_SASL_PASSWORD"]["secretKeyRef"]["name"] == "csms-kafka-user"
+    # what the chart renders is what `csms alerts notify` accepts
+    settings = load(NotifySettings, env={k: v for k, v in env.items() if isinstance(v, str)})
+    assert settings.webhook_targets() == {
+        "chat": "https://chat.example.com/hooks/csms",
+        "pager": "https://pager.example.com/csms",
+    }
+    assert settings.generator_url == "https://csms.example.com/alerts/{alert_id}"
+    budget = named(objects, "PodDisruptionBudget", f"{FULLNAME}-alerts-notify")
+    assert budget["spec"]["selector"]["matchLabels"].items() <= (
+        notifier["spec"]["template"]["metadata"]["labels"].items()
+    )
+    service = named(objects, "Service", f"{FULLNAME}-alerts-notify-metrics")
+    assert service["spec"]["ports"] == [
+        {"name": "status", "port": 9300, "targetPort": "status", "protocol": "TCP"}
+    ]
+    assert service["spec"]["selector"] == notifier["spec"]["selector"]["matchLabels"]
+    annotations = notifier["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9300"
+
+
+def test_the_notifier_reads_webhooks_with_tokens_from_the_secret() -> None:
+    docs = yaml.safe_load_all(
+        template(
+            None,
+            "alertsNotify.enabled=true",
+            "alertsNotify.secret.existingSecret=csms-alerts-notify",
+            "alertsNotify.secret.webhooksKey=webhooks",
+            "alertsNotify.secret.webhookSecretsKey=",
+        )
+    )
+    objects = [d for d in docs if d]
+    notifier = named(objects, "Deployment", f"{FULLNAME}-alerts-notify")
+    env = container_env(objects, pod_spec(notifier)["containers"][0])
+    assert env["CSMS_ALERTS_WEBHOOKS"] == {
+        "secretKeyRef": {"name": "csms-alerts-notify", "key": "webhooks"}
+    }
+    assert "CSMS_ALERTS_WEBHOOK_SECRETS" not in env  # no key: deliveries unsigned
+    assert "CSMS_ALERTS_ALERTMANAGER_URL" not in env
+
+
 # --------------------------------------------------------------------------- the topics job
 
 
@@ -358,3 +468,21 @@ def test_notes_give_the_endpoint_for_the_stations(values: str, endpoints: list[s
         assert endpoint in notes
     assert f"deploy/{FULLNAME}-gateway -- csms stations add" in notes
     assert ("WARNING: kafka.bootstrap is the default" in notes) == (values != "full")
+    if values == "full":
+        assert (
+            f"The notifier (deploy/{FULLNAME}-alerts-notify) delivers them to Alertmanager at "
+            "http://alertmanager-operated.monitoring:9093; webhooks chat, pager." in notes
+        )
+    else:
+        assert "Nobody is notified of them: set alertsNotify" in notes
+
+
+def test_notes_warn_of_unsigned_webhooks() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        values = Path(scratch) / "values.yaml"
+        values.write_text(
+            "alertsNotify: {enabled: true, webhooks: {pager: 'https://pager.example.com'}}\n",
+            encoding="utf-8",
+        )
+        assert "WARNING: webhook deliveries are not signed" in render_notes(values)
+    assert "not signed" not in render_notes(VALUES_FILES["full"])

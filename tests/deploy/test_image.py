@@ -17,10 +17,14 @@ import stat
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
 from tests.deploy.settings_schema import process_settings
+from tests.support.alertmanager import FOLDER as ALERTMANAGER_FOLDER
+from tests.support.install_alertmanager import VERSION as ALERTMANAGER_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -156,7 +160,14 @@ def test_compose_runs_kafka_in_kraft_mode_topics_gateway_and_worker() -> None:
 def test_compose_sets_only_settings_csms_reads() -> None:
     readers = process_settings()
     services = compose()["services"]
-    for name, reader in [("gateway", "gateway"), ("sessions", "worker"), ("topics", "topics")]:
+    for name, reader in [
+        ("gateway", "gateway"),
+        ("sessions", "worker"),
+        ("status", "worker"),
+        ("alerts", "worker"),
+        ("alerts-notify", "notify"),
+        ("topics", "topics"),
+    ]:
         unknown = set(services[name]["environment"]) - readers[reader] - {"CSMS_LOG_LEVEL"}
         assert not unknown, f"compose service {name} sets {sorted(unknown)}"
     gateway = services["gateway"]
@@ -166,3 +177,46 @@ def test_compose_sets_only_settings_csms_reads() -> None:
     assert int(gateway["stop_grace_period"].removesuffix("s")) > 25
     ports = {p.split(":")[1].strip('"') for p in gateway["ports"]}
     assert ports == {"9000", "9100"}
+
+
+def test_compose_runs_every_worker_and_the_notifier() -> None:
+    services = compose()["services"]
+    for name, command in [
+        ("status", ["worker", "status"]),
+        ("alerts", ["worker", "alerts"]),
+        ("alerts-notify", ["alerts", "notify"]),
+    ]:
+        service = services[name]
+        assert service["command"] == command
+        assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+        port = service["environment"]["CSMS_STATUS_PORT"]
+        assert f"{port}:{port}" in service["ports"], name
+    published = [p.split(":")[0] for s in services.values() for p in s.get("ports", [])]
+    assert len(published) == len(set(published)), f"a host port twice: {sorted(published)}"
+
+
+def test_compose_notifier_posts_to_the_alertmanager_of_the_tests() -> None:
+    services = compose()["services"]
+    notifier = services["alerts-notify"]
+    url = urlsplit(notifier["environment"]["CSMS_ALERTS_ALERTMANAGER_URL"])
+    assert url.hostname in services
+    assert "alertmanager" in notifier["depends_on"]
+    alertmanager = services[url.hostname]
+    assert f"{url.port}:{url.port}" in alertmanager["ports"]
+    upstream = ALERTMANAGER_VERSION.partition("-")[0]  # Debian's 0.25.0-1+b4
+    assert alertmanager["image"] == f"prom/alertmanager:v{upstream}"
+    (volume,) = alertmanager["volumes"]
+    source, target, _ = volume.split(":")
+    assert target == "/etc/alertmanager/alertmanager.yml"  # the image's --config.file
+    config = COMPOSE.parent / source
+    amtool = ALERTMANAGER_FOLDER / "usr" / "bin" / "amtool"
+    if not amtool.is_file():
+        pytest.fail(f"amtool is not installed at {amtool.relative_to(ROOT)}: run `make unit`")
+    done = subprocess.run(
+        [str(amtool), "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
