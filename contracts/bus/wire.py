@@ -27,6 +27,18 @@ taken for a duplicate of it. A batch the broker refuses for its producer state
 (a sequence it does not expect) was not stored: it is sent again under a new
 producer id. Tested on a three-broker cluster under broker faults
 (``tests/bus/test_wire_cluster.py``).
+
+A leader that stops answering without closing its connections (frozen: a long
+GC pause, a hung machine) would hold its batches for the whole request timeout,
+although Kafka hands its partitions to another broker after its session timeout
+(ADR 0013, "A frozen leader"). So a batch unanswered for ``STALLED_AFTER``
+seconds makes the sender ask another broker for metadata every ``CHECK_EVERY``
+seconds, and a stalled batch whose partition has a new leader is sent there at
+once: a new attempt, the same bytes. Only the answer to a batch's latest attempt
+counts; the old leader's late answer is ignored, so a batch is settled once. With
+idempotence the new leader stores the batch once (a copy that reached it is
+answered as a duplicate); without it, the batch may be stored twice, as with any
+retry.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ import asyncio
 import collections
 import dataclasses
 import logging
+import random
 import ssl
 import struct
 import time
@@ -49,6 +62,7 @@ from aiokafka.errors import (
     for_code,
 )
 from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.protocol.metadata import MetadataRequest
 
 from contracts.bus.compression import compress, restamp
 from contracts.bus.outage import Outage
@@ -74,6 +88,12 @@ NO_ERROR, DUPLICATE_SEQUENCE_NUMBER = 0, 46
 # sent again under a new producer id, from sequence 0
 PRODUCER_STATE_LOST = {45, 47, 59}  # out of order sequence, invalid epoch, unknown producer id
 RETRY_BACKOFF = 0.1  # seconds before a batch is sent again
+# a batch unanswered this long (produce answers come in milliseconds) makes its broker suspect:
+# while it is, metadata is asked of another broker every CHECK_EVERY seconds (one request at
+# a time, each given METADATA_TIMEOUT), and a batch whose partition moved goes to its new leader
+STALLED_AFTER = 2.0
+CHECK_EVERY = 0.5
+METADATA_TIMEOUT = 1.0
 SEQUENCE_WRAP = 2**31
 
 # Called once per record (or batch): None when Kafka acknowledged it, else the exception.
@@ -284,12 +304,15 @@ class Wire:
 
 class _Batch:
     __slots__ = (
+        "attempt",
         "builder",
         "created_at",
         "data",
         "done",
+        "node",
         "producer_id",
         "records",
+        "sent_at",
         "sequence",
         "tp",
     )
@@ -310,13 +333,18 @@ class _Batch:
         self.producer_id = -1
         self.sequence = 0
         self.created_at = created_at  # the delivery timeout counts from here
+        # each write is a new attempt; only the answer to the latest one counts
+        self.attempt = 0
+        self.node = -1  # the broker the latest attempt waits for, -1 when none waits
+        self.sent_at = 0.0
 
 
 class WireSender:
     """Sends closed record batches to their partitions' leaders, one request per broker per round.
 
     The caller keeps at most one batch per partition in flight (the Publisher
-    does), which keeps a partition's batches and sequences in order.
+    does), which keeps a partition's batches and sequences in order, also when a
+    stalled batch is sent to its partition's new leader.
     """
 
     def __init__(self, producer: AIOKafkaProducer, wire: Wire) -> None:
@@ -332,6 +360,9 @@ class WireSender:
         self._sequences: dict[tuple[str, int], int] = {}
         self._renewing: asyncio.Task[None] | None = None
         self._outages: dict[int, Outage] = {}  # per broker
+        self._in_flight: set[_Batch] = set()  # written, their latest attempt unanswered
+        self._watch: asyncio.TimerHandle | None = None  # the stall check, while any is in flight
+        self._refreshing: asyncio.Task[None] | None = None
         self.closed = False
 
     async def start(self) -> None:
@@ -340,10 +371,11 @@ class WireSender:
 
     async def stop(self) -> None:
         self.closed = True
-        for task in self._connecting.values():
-            task.cancel()
-        if self._renewing is not None:
-            self._renewing.cancel()
+        for task in [*self._connecting.values(), self._renewing, self._refreshing]:
+            if task is not None:
+                task.cancel()
+        if self._watch is not None:
+            self._watch.cancel()
         for connection in self._connections.values():
             connection.close()
         self._connections.clear()
@@ -390,9 +422,9 @@ class WireSender:
             if connection is None or not connection.connected:
                 self._connect(leader, batches)
             else:
-                self._write(connection, batches)
+                self._write(leader, connection, batches)
 
-    def _write(self, connection: BrokerConnection, batches: list[_Batch]) -> None:
+    def _write(self, node: int, connection: BrokerConnection, batches: list[_Batch]) -> None:
         items: list[tuple[str, int, bytes]] = []
         sent: list[_Batch] = []
         for batch in batches:
@@ -420,9 +452,28 @@ class WireSender:
                 correlation_id, self.wire.client_id, timeout_ms, items
             )
         )
-        response.add_done_callback(lambda future: self._answered(future, sent))
+        now = time.monotonic()
+        attempts: list[tuple[_Batch, int]] = []
+        for batch in sent:
+            batch.attempt += 1
+            batch.node, batch.sent_at = node, now
+            self._in_flight.add(batch)
+            attempts.append((batch, batch.attempt))
+        response.add_done_callback(lambda future: self._answered(future, attempts))
+        if self._watch is None:
+            self._watch = self._loop.call_later(CHECK_EVERY, self._check_stalls)
 
-    def _answered(self, future: asyncio.Future[bytes], batches: list[_Batch]) -> None:
+    def _answered(self, future: asyncio.Future[bytes], attempts: list[tuple[_Batch, int]]) -> None:
+        """Settle the batches of an answered (or failed) request whose attempt is their latest.
+
+        An earlier attempt's answer is ignored: the batch was sent again since
+        (:meth:`_resend_moved`), and that attempt's answer settles it.
+        """
+        batches = [batch for batch, attempt in attempts if batch.attempt == attempt]
+        for batch in batches:
+            self._landed(batch)
+        if not batches:
+            return
         error = KafkaConnectionError() if future.cancelled() else future.exception()
         if error is not None:
             for batch in batches:
@@ -470,6 +521,72 @@ class WireSender:
         """Give a batch up; if it may have been stored, later batches get a new producer id."""
         self._forget_producer_id(batch)
         batch.done(error)
+
+    def _landed(self, batch: _Batch) -> None:
+        """The batch's latest attempt is over: answered, failed, or given up for a new one."""
+        self._in_flight.discard(batch)
+        batch.node = -1
+
+    # ------------------------------------------------------------------ stalled leaders
+
+    def _stalled(self) -> list[_Batch]:
+        now = time.monotonic()
+        return [batch for batch in self._in_flight if now - batch.sent_at > STALLED_AFTER]
+
+    def _check_stalls(self) -> None:
+        """Every ``CHECK_EVERY`` s while batches are in flight: act on those long unanswered."""
+        self._watch = None
+        if self.closed:
+            return
+        if self._in_flight:
+            self._watch = self._loop.call_later(CHECK_EVERY, self._check_stalls)
+        if self._resend_moved() and (self._refreshing is None or self._refreshing.done()):
+            suspects = {batch.node for batch in self._stalled()}
+            self._refreshing = self._loop.create_task(self._refresh_metadata(suspects))
+
+    def _resend_moved(self) -> bool:
+        """Send each stalled batch whose partition has a new leader there; True if any stays.
+
+        The new attempt carries the same bytes (producer id, epoch, sequence): a copy the
+        old leader passed on before it stalled is answered as a duplicate, and stored once.
+        """
+        cluster = self.producer.client.cluster
+        moved: collections.Counter[int] = collections.Counter()
+        stalled = self._stalled()
+        for batch in stalled:
+            leader = cluster.leader_for_partition(TopicPartition(*batch.tp))
+            if leader is not None and leader >= 0 and leader != batch.node:
+                moved[batch.node] += 1
+                batch.attempt += 1  # the old leader's answer, if any comes, is ignored
+                self._landed(batch)
+                self._queue(batch)
+        for node, batches in moved.items():
+            log.warning("kafka.leader_stalled_resent", extra={"node": node, "batches": batches})
+        return len(stalled) > sum(moved.values())
+
+    async def _refresh_metadata(self, suspects: set[int]) -> None:
+        """Ask a broker not in ``suspects`` who leads what, then resend what moved.
+
+        Not aiokafka's ``force_metadata_update``: it asks a random broker, perhaps the
+        stalled one, and waits for it as long as its request timeout.
+        """
+        cluster = self.producer.client.cluster
+        topics = sorted(cluster.topics())
+        nodes = [broker.nodeId for broker in cluster.brokers() if broker.nodeId not in suspects]
+        if not topics or not nodes:
+            return
+        node = random.choice(nodes)  # another one next time, should this one not answer
+        try:
+            async with asyncio.timeout(METADATA_TIMEOUT):
+                metadata = await self.producer.client.send(node, MetadataRequest(topics))
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.debug("kafka.metadata_failed", extra={"node": node, "error": repr(exc)})
+            return
+        if metadata.brokers:
+            cluster.update_metadata(metadata)
+            self._resend_moved()
+
+    # ------------------------------------------------------------------ producer id
 
     def _forget_producer_id(self, batch: _Batch) -> None:
         """End the producer id ``batch`` was stamped with, if it is the current one."""

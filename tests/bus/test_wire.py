@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import types
 import typing
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -20,6 +21,10 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.errors import KafkaConnectionError
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.protocol.metadata import MetadataResponse_v1
 from aiokafka.protocol.produce import ProduceRequest_v7, ProduceResponse_v7
 from aiokafka.protocol.transaction import InitProducerIdRequest_v0, InitProducerIdResponse_v0
 from aiokafka.record.default_records import DefaultRecordBatch
@@ -28,6 +33,7 @@ from contracts.bus import clients
 from contracts.bus.clients import assign_all, producer
 from contracts.bus.publisher import Publisher, partition_for
 from contracts.bus.wire import (
+    STALLED_AFTER,
     Wire,
     WireSender,
     init_producer_id_request,
@@ -227,12 +233,139 @@ async def test_a_batch_carries_the_producer_id_and_its_partitions_next_sequence(
     sender.send(TOPIC, 1, builder, 3, lambda exc: None)
     sender._round = None
     batch = sender._queued.pop()
-    sender._write(Recorder(), [batch])  # type: ignore[arg-type]
+    sender._write(1, Recorder(), [batch])  # type: ignore[arg-type]
     await client.stop()
 
     assert batch.data is not None and written and batch.data in written[0]
     stored = DefaultRecordBatch(batch.data)
     assert (stored.producer_id, stored.producer_epoch, stored.base_sequence) == (4711, 2, 40)
+
+
+# ------------------------------------------------------------------ a stalled leader, in process
+
+
+def _metadata(leader: int) -> MetadataResponse_v1:
+    """Brokers 1, 2 and 3; ``leader`` leads partition 0 of TOPIC."""
+    brokers = [(node, "127.0.0.1", 9000 + node, None) for node in (1, 2, 3)]
+    return MetadataResponse_v1(brokers, 1, [(0, TOPIC, False, [(0, 0, leader, [1, 2, 3], [])])])
+
+
+class _Client:
+    """aiokafka's client as the sender uses it: metadata, asked of a broker on request."""
+
+    def __init__(self) -> None:
+        self.cluster = ClusterMetadata()
+        self.cluster.update_metadata(_metadata(1))
+        self.leader = 1  # what the brokers answer
+        self.asked: list[int] = []
+        self.forced = 0
+
+    async def send(self, node: int, request: object) -> MetadataResponse_v1:
+        self.asked.append(node)
+        return _metadata(self.leader)
+
+    def force_metadata_update(self) -> None:
+        self.forced += 1
+
+
+class _Connection:
+    """A connection whose requests the test answers."""
+
+    connected = True
+
+    def __init__(self) -> None:
+        self.requests: list[asyncio.Future[bytes]] = []
+
+    def request(self, build: Callable[[int], bytes]) -> asyncio.Future[bytes]:
+        self.requests.append(asyncio.get_running_loop().create_future())
+        return self.requests[-1]
+
+
+def _answer(request: asyncio.Future[bytes], code: int | None) -> None:
+    """A Produce answer for partition 0 of TOPIC with error ``code``; None: the connection lost."""
+    if code is None:
+        request.set_exception(KafkaConnectionError("lost"))
+    else:
+        response = ProduceResponse_v7([(TOPIC, [(0, code, 7, -1, 0)])], 0)
+        request.set_result((1).to_bytes(4, "big") + response.encode())
+
+
+async def _turns() -> None:
+    for _ in range(3):  # a round, an answer's callback
+        await asyncio.sleep(0)
+
+
+@dataclasses.dataclass
+class _Stalled:
+    sender: WireSender
+    client: _Client
+    connections: dict[int, _Connection]
+    outcomes: list[BaseException | None]
+
+
+async def _a_batch_stalled_at_broker_1() -> _Stalled:
+    """A batch of two records written to broker 1, unanswered for longer than STALLED_AFTER."""
+    client = _Client()
+    sender = WireSender(
+        types.SimpleNamespace(client=client),  # type: ignore[arg-type]
+        Wire(client_id="t", idempotence=True),
+    )
+    sender._producer_id, sender._epoch = 4711, 0
+    connections = {node: _Connection() for node in (1, 2, 3)}
+    sender._connections.update(connections)  # type: ignore[arg-type]
+    outcomes: list[BaseException | None] = []
+    builder = BatchBuilder(16384, 0)
+    for n in range(2):
+        builder.append(timestamp=None, key=b"k", value=b"%d" % n, headers=[])
+    sender.send(TOPIC, 0, builder, 2, outcomes.append)
+    await _turns()
+    (batch,) = sender._in_flight
+    assert batch.node == 1 and len(connections[1].requests) == 1
+    batch.sent_at -= STALLED_AFTER + 0.1
+    return _Stalled(sender, client, connections, outcomes)
+
+
+async def _check(stalled: _Stalled) -> None:
+    """The sender's stall check and the metadata refresh it starts."""
+    stalled.sender._check_stalls()
+    assert stalled.sender._refreshing is not None
+    await stalled.sender._refreshing
+    await _turns()
+
+
+@pytest.mark.parametrize("late", [0, 6, 45, None], ids=["stored", "not-leader", "sequence", "lost"])
+@pytest.mark.parametrize("first", ["old", "new"])
+async def test_a_batch_sent_to_the_new_leader_is_settled_once_by_its_answer(
+    late: int | None, first: str
+) -> None:
+    stalled = await _a_batch_stalled_at_broker_1()
+    stalled.client.leader = 2  # Kafka moved the partition
+    await _check(stalled)
+
+    assert stalled.client.asked and 1 not in stalled.client.asked, "asked the stalled broker"
+    (old,) = stalled.connections[1].requests
+    (new,) = stalled.connections[2].requests  # at once, no retry backoff
+    answers = [(old, late), (new, 0)]
+    for request, code in answers if first == "old" else reversed(answers):
+        _answer(request, code)
+        await _turns()
+
+    sender = stalled.sender
+    assert stalled.outcomes == [None]
+    assert sender._sequences[(TOPIC, 0)] == 2 and sender._producer_id == 4711
+    assert not sender._in_flight and not sender._queued and stalled.client.forced == 0
+
+
+async def test_a_stalled_batch_whose_partition_did_not_move_waits_for_its_answer() -> None:
+    stalled = await _a_batch_stalled_at_broker_1()
+    await _check(stalled)  # a slow broker, not a frozen one: it still leads
+
+    assert stalled.client.asked and 1 not in stalled.client.asked
+    assert stalled.connections[2].requests == [] and stalled.sender._in_flight
+    (request,) = stalled.connections[1].requests
+    _answer(request, 0)
+    await _turns()
+    assert stalled.outcomes == [None] and stalled.sender._sequences[(TOPIC, 0)] == 2
 
 
 async def abort_a_request_in_flight(stream: Stream) -> None:

@@ -11,10 +11,14 @@ of order, and none is acknowledged without being stored.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.client import AIOKafkaClient
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.protocol.metadata import MetadataRequest
 
 from contracts.bus.broker import KafkaNode, LocalKafka
 from contracts.bus.publisher import Publisher, partition_for
@@ -109,6 +113,61 @@ async def test_a_leader_frozen_for_longer_than_the_request_timeout(
     await stream.finish(within=120)
 
     assert_all_stored_once(stream, await stored(kafka.settings, stream.keys))
+
+
+async def _moved_off(asked: KafkaNode, tp: TopicPartition, node_id: int) -> float:
+    """When ``asked`` (a live broker) first names another leader than ``node_id`` for ``tp``."""
+    client = AIOKafkaClient(bootstrap_servers=f"127.0.0.1:{asked.port}")
+    await client.bootstrap()
+    try:
+        while True:
+            cluster = ClusterMetadata()
+            cluster.update_metadata(await client.send(asked.node_id, MetadataRequest([tp.topic])))
+            if cluster.leader_for_partition(tp) not in (node_id, -1, None):
+                return time.monotonic()
+            await asyncio.sleep(0.1)
+    finally:
+        await client.close()
+
+
+async def test_a_batch_at_a_frozen_leader_goes_to_the_new_leader_once_kafka_moved_it(
+    healthy: Cluster, started: Start
+) -> None:
+    broker, kafka = healthy
+    publisher = await started(kafka.settings, "csms")  # the 30 s request timeout
+    sender = publisher._wire_sender
+    assert sender is not None
+    stream = Stream(publisher, keys=1)
+    (key,) = stream.keys
+    tp = TopicPartition(TOPIC, partition_for(key, publisher.partitions(TOPIC)))
+    stream.publish(10)
+    await stream.finish(within=30)
+    producer_id = sender._producer_id
+    leader = _leader(broker, publisher, key)
+    asked = next(node for node in broker.brokers if node is not leader)
+    leader.freeze()
+    try:
+        frozen = time.monotonic()
+        stream.publish(10)  # one batch, written to the frozen leader: it waits there
+        flushed = asyncio.create_task(publisher.flush())
+        moved = await asyncio.wait_for(_moved_off(asked, tp, leader.node_id), 30)
+        await asyncio.wait_for(asyncio.shield(flushed), 40)
+        acked = time.monotonic()
+    finally:
+        leader.thaw()
+    old = sender._connections[leader.node_id]
+    async with asyncio.timeout(40):  # the thawed node answers the old attempt: ignored
+        while old.connected and old._waiting:
+            await asyncio.sleep(0.1)
+    stream.publish(10)
+    await stream.finish(within=30)
+
+    print(f"moved {moved - frozen:.1f} s into the freeze, acknowledged {acked - frozen:.1f} s")
+    assert acked - moved < 3.0, f"acknowledged {acked - moved:.1f} s after the leadership moved"
+    assert stream.outcomes.errors == [] and set(stream.outcomes.acks.values()) == {1}
+    assert_all_stored_once(stream, await stored(kafka.settings, stream.keys))
+    # the new leader took the batch under its sequence: the producer id went on
+    assert sender._producer_id == producer_id
 
 
 DELIVERY_TIMEOUT = 30.0  # the own path's, shorter than the outage
