@@ -289,6 +289,32 @@ def _examples() -> dict[str, tuple[Example, ...]]:
         ocpp_version="1.6",
         updated_at=_AT + timedelta(minutes=20),
     )
+    guessed = {  # closed as superseded at the next start, from its last reading
+        "stopped_at": _AT + timedelta(minutes=40),
+        "meter_stop_wh": 14200.0,
+        "energy_wh": 3950.0,
+        "stop_reason": None,
+        "offline": False,
+    }
+    corrected = msgspec.structs.replace(
+        finished,
+        event="updated",
+        offline=True,  # the stop was queued: it arrived long after its timestamp
+        updated_at=_AT + timedelta(minutes=55),
+        anomalies=("superseded",),
+    )
+    corrected = msgspec.structs.replace(
+        corrected,
+        corrections=tuple(
+            env.SessionCorrection(
+                field=field,
+                was=msgspec.to_builtins(value),
+                now=msgspec.to_builtins(getattr(corrected, field)),
+                reason="late_stop",
+            )
+            for field, value in guessed.items()
+        ),
+    )
     alert = env.Alert(
         alert_id="CP-0001///station_offline@3:1042",
         station_id=_STATION,
@@ -498,6 +524,13 @@ def _examples() -> dict[str, tuple[Example, ...]]:
                 key=_STATION,
                 headers=hdr.session_headers(finished, source=_SESSIONS),
                 value=finished,
+            ),
+            Example(
+                name="corrected",
+                summary="The lost StopTransaction of a session closed as superseded turned up.",
+                key=_STATION,
+                headers=hdr.session_headers(corrected, source=_SESSIONS),
+                value=corrected,
             ),
         ),
         ALERTS.name: (

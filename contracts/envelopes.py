@@ -67,6 +67,7 @@ __all__ = [
     "Presence",
     "RejectedPayload",
     "SecurityProfile",
+    "SessionCorrection",
     "SessionEvent",
     "SessionRecord",
     "SessionState",
@@ -489,13 +490,34 @@ class Presence(Struct, frozen=True, kw_only=True):
 
 SessionState = Literal["active", "completed"]
 SessionEvent = Literal["started", "updated", "completed"]
+FieldValue = str | int | float | bool | None
+
+
+class SessionCorrection(Struct, frozen=True, kw_only=True):
+    """A field of a completed session that csms corrected, from what, to what, and why."""
+
+    field: Annotated[str, Meta(description="The SessionRecord field, e.g. energy_wh.")]
+    was: Annotated[FieldValue, Meta(description="Its value in the session's previous record.")] = (
+        None
+    )
+    now: Annotated[FieldValue, Meta(description="Its value in this record.")] = None
+    reason: Annotated[
+        str,
+        Meta(
+            description="Why: late_stop (1.6: the lost StopTransaction of a superseded "
+            "session turned up), late_event (2.x: an event from before the Ended arrived "
+            "after it); docs/topics.md lists them."
+        ),
+    ]
 
 
 class SessionRecord(Struct, frozen=True, kw_only=True):
     """A charging session as the sessions worker knows it (csms.sessions.v1).
 
     One record per change: ``event`` says what happened (started, updated,
-    completed), ``state`` where the session stands. Energies are in Wh.
+    completed), ``state`` where the session stands. Energies are in Wh. A
+    completed session is final: a record after its ``completed`` one is a
+    correction (``updated``, state ``completed``) that lists its ``corrections``.
     """
 
     session_id: Annotated[str, Meta(description="csms's id of the session, stable across records.")]
@@ -529,6 +551,14 @@ class SessionRecord(Struct, frozen=True, kw_only=True):
             description="What was odd about the session's messages, as codes (e.g. "
             "start_retried, stop_with_unknown_id, missing_events, meter_decreased; "
             "docs/workers.md lists them). Added after the first shape: absent in older records."
+        ),
+    ] = ()
+    corrections: Annotated[
+        tuple[SessionCorrection, ...],
+        Meta(
+            description="Set only on a record that corrects a completed session (event "
+            "updated, state completed): each field that changed since its previous record. "
+            "Added after the first shape: absent in older records."
         ),
     ] = ()
 

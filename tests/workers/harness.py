@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,3 +139,42 @@ class Harness:
         """The latest record (of ``session_id``)."""
         found = [r for r in self.records if session_id is None or r.session_id == session_id]
         return found[-1]
+
+
+SHOWN = (
+    "id_token",
+    "evse_id",
+    "connector_id",
+    "state",
+    "started_at",
+    "stopped_at",
+    "meter_start_wh",
+    "meter_stop_wh",
+    "energy_wh",
+    "stop_reason",
+    "offline",
+)
+"""The fields of a session record that say what the session is (not how it was written)."""
+
+
+def assert_completed_is_final(records: list[SessionRecord]) -> None:
+    """Per session: every record after a completed one corrects it, naming exactly what changed."""
+    assert all(not r.corrections for r in records if r.state == "active")
+    for _, session in itertools.groupby(sorted(records, key=lambda r: r.session_id), _session_id):
+        for before, after in itertools.pairwise(session):
+            shown = [f for f in SHOWN if getattr(before, f) != getattr(after, f)]
+            assert shown, "a record that shows nothing new"
+            if before.state != "completed":
+                assert not after.corrections
+                continue
+            assert (after.event, after.state) == ("updated", "completed")
+            changed = {
+                f: (msgspec.to_builtins(getattr(before, f)), msgspec.to_builtins(getattr(after, f)))
+                for f in shown
+            }
+            assert {c.field: (c.was, c.now) for c in after.corrections} == changed
+            assert len({c.reason for c in after.corrections}) == 1
+
+
+def _session_id(record: SessionRecord) -> str:
+    return record.session_id

@@ -75,3 +75,24 @@ def test_units_and_multipliers_of_2x(types: Any) -> None:
     assert _v2(types, {"value": 5, "unitOfMeasure": {"unit": "Wh", "multiplier": 400}}) == []
     assert _v2(types, {"value": 5, "measurand": "SoC", "unitOfMeasure": {"unit": "Percent"}}) == []
     assert _v2(types, {"value": 5, "phase": "L2"}) == []
+
+
+@pytest.mark.parametrize("types", [v201, v21], ids=["2.0.1", "2.1"])
+def test_2x_readings_carry_the_seq_no_and_can_be_picked_by_context(types: Any) -> None:
+    value = msgspec.convert(
+        {
+            "timestamp": "2026-03-01T12:00:00Z",
+            "sampledValue": [
+                {"value": 100.0},  # Sample.Periodic when it names no context
+                {"value": 114.39, "context": "Transaction.End"},
+            ],
+        },
+        types.MeterValueType,
+        strict=False,
+    )
+    assert list(readings2([value], seq_no=2)) == [Reading(AT, 100.0, 2)]
+    assert list(readings2([value], seq_no=2, context="Transaction.End")) == [Reading(AT, 114.39, 2)]
+    assert list(readings2([value], context="Sample.Periodic")) == [Reading(AT, 100.0)]
+    assert list(readings2([value], context="Transaction.Begin")) == []
+    # one timestamp: the later event's reading is the later one
+    assert Reading(AT, 1.0, 3).order > Reading(AT, 2.0, 2).order

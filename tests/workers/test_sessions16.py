@@ -7,9 +7,11 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contracts.envelopes import encode_session
-from tests.workers.harness import T0, Harness, stamp, token
+from tests.workers.harness import T0, Harness, assert_completed_is_final, stamp, token
 from workers.runtime.logic import RecordRejected
 from workers.sessions.ocpp16 import TransactionIdsExhausted, transaction_id
 
@@ -209,11 +211,24 @@ def test_a_new_start_on_a_busy_connector_closes_the_lost_session() -> None:
         1800.0,
     )
     assert (new.event, new.transaction_id) == ("started", "131")
-    # the lost stop turns up after all: its facts replace the guess
-    late = harness.send("StopTransaction", stop(67, 1900, at=15))
-    assert [(r.event, r.energy_wh, r.meter_stop_wh) for r in late.records] == [
-        ("updated", 900.0, 1900.0)
+    # a reading of it that arrives now changes nothing
+    assert harness.send("MeterValues", meter(67, "1850", at=12)).outcome == "late_reading"
+    # the lost stop turns up after all: its facts correct the guess, in a correction record
+    late = harness.send("StopTransaction", stop(67, 1900, at=15, reason="EVDisconnected"))
+    (record,) = late.records
+    assert (record.event, record.state, record.energy_wh, record.meter_stop_wh) == (
+        "updated",
+        "completed",
+        900.0,
+        1900.0,
+    )
+    assert [(c.field, c.was, c.now, c.reason) for c in record.corrections] == [
+        ("stopped_at", stamp(20), stamp(15), "late_stop"),
+        ("meter_stop_wh", 1800.0, 1900.0, "late_stop"),
+        ("energy_wh", 800.0, 900.0, "late_stop"),
+        ("stop_reason", None, "EVDisconnected", "late_stop"),
     ]
+    assert_completed_is_final(harness.records)
 
 
 def test_late_and_repeated_meter_values_are_not_counted_twice() -> None:
@@ -228,7 +243,18 @@ def test_late_and_repeated_meter_values_are_not_counted_twice() -> None:
         "no_session"
     )
     harness.send("StopTransaction", stop(67, 4000))
-    assert harness.send("MeterValues", meter(67, "5000", at=40)).records == []
+    after = harness.send("MeterValues", meter(67, "5000", at=40))
+    assert (after.outcome, after.records, after.decision.anomalies) == (
+        "event_after_end",
+        [],
+        ("event_after_end",),
+    )
+    queued = harness.send("MeterValues", meter(67, "3900", at=29))
+    assert (queued.outcome, queued.records, queued.decision.anomalies) == (
+        "late_reading",
+        [],
+        ("late_reading",),
+    )
     assert harness.last().energy_wh == 3000.0
 
 
@@ -274,3 +300,41 @@ def test_actions_it_does_not_decide_are_ignored() -> None:
     harness = Harness()
     ignored = harness.send("MeterValues", {"evseId": 1, "meterValue": []}, version="2.0.1")
     assert (ignored.outcome, ignored.decision.station) == ("ignored", None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_the_completed_session_is_what_the_stop_said_whatever_comes_when(
+    data: st.DataObject,
+) -> None:
+    # a transaction: a start, readings before and after the stop, the stop; maybe a new start
+    # on the connector while its stop is lost, the stop arriving later (or not lost at all)
+    before = data.draw(st.lists(st.integers(1, 29), max_size=4, unique=True))
+    after = data.draw(st.lists(st.integers(31, 50), max_size=3, unique=True))
+    readings = [meter(67, str(1000 + 10 * minute), at=minute) for minute in (*before, *after)]
+    the_stop = stop(67, 1500, at=30, reason="EVDisconnected")
+    later = [("StopTransaction", the_stop), *(("MeterValues", r) for r in readings)]
+    if data.draw(st.booleans()):
+        later.append(("StartTransaction", start(meter=2000, at=35)))
+    order = data.draw(st.permutations(later))
+    repeats = data.draw(st.lists(st.sampled_from(later), max_size=3))
+    harness = Harness(allow_unknown=True)
+    harness.send("StartTransaction", start(meter=1000))
+    for action, payload in [*order, *repeats]:
+        sent = harness.send(action, payload)
+        assert (sent.reply is not None) == (action != "MeterValues")  # as before: answered
+    records = [r for r in harness.records if r.session_id == "CP-1:67"]
+    completed = [r for r in records if r.state == "completed"]
+    assert (completed[-1].meter_stop_wh, completed[-1].energy_wh) == (1500.0, 500.0)
+    assert completed[-1].stopped_at == T0 + timedelta(minutes=30)
+    superseded = "superseded" in harness.stations["CP-1"].sessions[0].anomalies
+    # a stop that came in time is final; only the guess of a superseded session is corrected
+    assert len(completed) == 1 + superseded
+    assert all(c.reason == "late_stop" for r in completed for c in r.corrections)
+    if not superseded:  # readings that came after the stop are flagged by their stamp
+        came_later = [p for _, p in [*order[order.index(later[0]) + 1 :], *repeats]]
+        anomalies = harness.stations["CP-1"].sessions[0].anomalies
+        for flag, group in (("late_reading", before), ("event_after_end", after)):
+            sent = [meter(67, str(1000 + 10 * minute), at=minute) for minute in group]
+            assert (flag in anomalies) == any(p in sent for p in came_later)
+    assert_completed_is_final(harness.records)

@@ -12,9 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts.envelopes import SessionRecord
-from tests.workers.harness import T0, Harness, stamp, token
+from tests.workers.harness import T0, Harness, assert_completed_is_final, stamp, token
+from workers.sessions.model import KEEP_EARLIER
 
 VERSIONS = pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+MS = 1 / 60_000  # a millisecond, in the minutes tx_event takes
+END = "Transaction.End"
 
 
 def tx_event(
@@ -26,6 +29,7 @@ def tx_event(
     wh: float | None = None,
     unit: str = "Wh",
     multiplier: int = 0,
+    context: str | None = None,
     id_token: str | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
@@ -48,6 +52,7 @@ def tx_event(
                         "value": wh,
                         "measurand": "Energy.Active.Import.Register",
                         "unitOfMeasure": {"unit": unit, "multiplier": multiplier},
+                        **({} if context is None else {"context": context}),
                     },
                 ],
             }
@@ -156,6 +161,14 @@ def test_offline_events_with_gaps_and_reordering_complete_once_and_are_flagged()
     assert session.seq_nos == ((0, 0), (3, 4))
     # the missing event turns up: nothing to change but the record of what was received
     assert harness.send("TransactionEvent", first, version="2.0.1").records == []
+    # what the queue brought after the Ended corrected the completed session, openly
+    assert [r.event for r in records] == ["completed", "updated", "updated"]
+    assert [[c.field for c in r.corrections] for r in records[1:]] == [
+        ["started_at", "meter_start_wh", "energy_wh"],
+        ["evse_id", "connector_id", "started_at", "meter_start_wh", "energy_wh"],
+    ]
+    assert {c.reason for r in records for c in r.corrections} == {"late_event"}
+    assert_completed_is_final(records)
 
 
 def test_seq_no_gaps_at_the_end_are_flagged() -> None:
@@ -210,3 +223,126 @@ def test_any_order_and_any_repeats_give_the_same_completed_session(
 
 def _shown(record: SessionRecord) -> SessionRecord:
     return msgspec.structs.replace(record, event="updated", updated_at=T0)
+
+
+# --- the end is final ---------------------------------------------------------------------------
+
+
+@VERSIONS
+def test_a_periodic_update_after_the_ended_is_answered_flagged_and_changes_nothing(
+    version: str,
+) -> None:
+    harness = Harness(token("TAG-1"))
+    harness.send("TransactionEvent", tx_event("Started", 0, 0, wh=0), version=version)
+    harness.send("TransactionEvent", tx_event("Updated", 1, 10, wh=80), version=version)
+    ended = tx_event("Ended", 2, 20, wh=114.39, context=END)
+    assert harness.send("TransactionEvent", ended, version=version).outcome == "completed"
+    late = tx_event("Updated", 3, 20 + MS, wh=142.29, id_token="TAG-1")
+    sent = harness.send("TransactionEvent", late, version=version)
+    assert sent.outcome == "event_after_end"
+    assert sent.reply.id_token_info.status == "Accepted"  # the station still gets its answer
+    assert (sent.records, sent.decision.anomalies) == ([], ("event_after_end",))
+    # one with a lower seqNo but stamped after the end is after it too
+    assert (
+        harness.send(
+            "TransactionEvent", tx_event("Updated", 1, 25, wh=150), version=version
+        ).records
+        == []
+    )
+    # ... and so is a duplicate Ended (the seqNo is new)
+    again = tx_event("Ended", 4, 21, wh=160, context=END)
+    assert harness.send("TransactionEvent", again, version=version).records == []
+    (completed,) = harness.records[-1:]
+    assert (completed.event, completed.meter_stop_wh, completed.energy_wh) == (
+        "completed",
+        114.39,
+        114.39,
+    )
+    assert completed.stopped_at == T0 + timedelta(minutes=20)
+    assert harness.stations["CP-1"].sessions[0].anomalies == ("event_after_end",)
+
+
+@VERSIONS
+def test_the_transaction_end_reading_wins_over_later_stamped_samples(version: str) -> None:
+    harness = Harness(token("TAG-1"))
+    harness.send("TransactionEvent", tx_event("Started", 0, 0, wh=100), version=version)
+    ended = tx_event("Ended", 1, 20, wh=392.71, context=END)
+    ended["meterValue"].append(  # a sample stamped after the end, in the Ended itself
+        {"timestamp": stamp(21), "sampledValue": [{"value": 500.0}]}
+    )
+    (record,) = harness.send("TransactionEvent", ended, version=version).records
+    assert (record.meter_stop_wh, record.energy_wh) == (392.71, 292.71)
+
+
+@pytest.mark.parametrize("arrival", [(0, 1, 2), (0, 2, 1)], ids=["in order", "ended first"])
+def test_within_one_millisecond_the_seq_no_orders_the_readings(arrival: tuple[int, ...]) -> None:
+    harness = Harness(token("TAG-1"))
+    events = [
+        tx_event("Started", 0, 0, wh=0),
+        tx_event("Updated", 1, 30, wh=269.8),
+        tx_event("Ended", 2, 30, wh=392.71),  # no Transaction.End: the last reading up to it
+    ]
+    for index in arrival:
+        harness.send("TransactionEvent", events[index], version="2.0.1")
+    assert (harness.last().meter_stop_wh, harness.last().energy_wh) == (392.71, 392.71)
+    assert_completed_is_final(harness.records)
+
+
+def test_an_ended_that_arrives_after_later_events_takes_their_readings_back() -> None:
+    harness = Harness(token("TAG-1"))
+    harness.send("TransactionEvent", tx_event("Started", 0, 0, wh=0), version="2.0.1")
+    harness.send("TransactionEvent", tx_event("Updated", 1, 10, wh=50), version="2.0.1")
+    # a periodic Updated sent after the Ended overtakes it (the Ended was retried)
+    harness.send("TransactionEvent", tx_event("Updated", 3, 20 + MS, wh=70), version="2.0.1")
+    sent = harness.send("TransactionEvent", tx_event("Ended", 2, 20), version="2.0.1")
+    assert sent.decision.anomalies == ("out_of_order", "event_after_end")
+    (record,) = sent.records
+    assert (record.event, record.meter_stop_wh, record.energy_wh) == ("completed", 50.0, 50.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_the_completed_session_is_what_the_ended_said_whatever_comes_when(
+    data: st.DataObject,
+) -> None:
+    # a transaction: Started, Updated at rising times (some in the Ended's millisecond), the
+    # Ended with or without its Transaction.End reading, periodic Updated sent after it
+    updates = data.draw(st.lists(st.sampled_from([1.0, 5.0, MS, 0.0]), max_size=4))
+    end_reading = data.draw(st.sampled_from(["end", "sample", "none"]))
+    after = data.draw(st.lists(st.sampled_from([0.0, MS, 1.0]), max_size=KEEP_EARLIER))
+    wh, at, events = 1000.0, 0.0, [tx_event("Started", 0, 0, wh=1000, id_token="TAG-1")]
+    readings = [(0.0, 0, wh)]  # (at, seqNo, Wh) of the events up to the end
+    for step in updates:
+        at, wh = at + step, wh + 100
+        events.append(tx_event("Updated", len(events), at, wh=wh, id_token="TAG-1"))
+        readings.append((at, len(events) - 1, wh))
+    end_seq, end_at, end_wh = len(events), at + data.draw(st.sampled_from([0.0, MS, 2.0])), wh + 7
+    if end_reading == "none":
+        events.append(tx_event("Ended", end_seq, end_at, id_token="TAG-1"))
+    else:
+        context = END if end_reading == "end" else None
+        ended = tx_event("Ended", end_seq, end_at, wh=end_wh, context=context, id_token="TAG-1")
+        events.append(ended)
+        readings.append((end_at, end_seq, end_wh))
+    later = end_at
+    for step in after:
+        later, wh = later + step, wh + 1000
+        events.append(tx_event("Updated", len(events), later, wh=wh, id_token="TAG-1"))
+    order = data.draw(st.permutations(range(len(events))))
+    repeats = data.draw(st.lists(st.integers(0, len(events) - 1), max_size=3))
+    harness = Harness(token("TAG-1"))
+    for index in [*order, *data.draw(st.permutations(repeats))]:
+        sent = harness.send("TransactionEvent", events[index], version="2.0.1")
+        assert sent.reply is not None  # every call answered
+    stop = max(readings)[2]  # the Transaction.End reading, else the last up to the Ended
+    final = harness.last()
+    assert (final.state, final.meter_start_wh, final.meter_stop_wh) == ("completed", 1000.0, stop)
+    assert final.energy_wh == round(stop - 1000.0, 3)
+    assert final.stopped_at == T0 + timedelta(minutes=end_at)
+    completed = [r for r in harness.records if r.state == "completed"]
+    assert [r.event for r in completed][:1] == ["completed"]
+    if end_reading == "end":  # what the end said, from the first completed record on
+        assert {r.meter_stop_wh for r in completed} == {stop}
+    assert all(r.meter_stop_wh in {wh for _, _, wh in readings} | {None} for r in completed)
+    assert ("event_after_end" in harness.stations["CP-1"].sessions[0].anomalies) == bool(after)
+    assert_completed_is_final(harness.records)

@@ -12,11 +12,16 @@ when its object changed). The objects hold no references to mutable ones, so
 they can never be in a reference cycle: they are kept out of the garbage
 collector's view (``gc=False``), which matters at tens of thousands of stations.
 
-A session's energy comes from meter readings kept as two values: the reading
-with the earliest timestamp and the one with the latest. A reading that
-arrives late or twice therefore changes nothing unless it really is earlier
-or later than everything seen, and energy is ``last - first`` (or the explicit
-1.6 meterStart / meterStop, which win over readings).
+A session's energy comes from meter readings kept as two values: the earliest
+reading and the latest (by timestamp, then 2.x seqNo), with the few readings
+just before the latest. A reading that arrives late or twice therefore changes
+nothing unless it really is earlier or later than everything seen, and energy
+is ``last - first`` (or the explicit 1.6 meterStart / meterStop and 2.x
+``Transaction.End`` reading, which win over readings).
+
+The end of a transaction is final: :func:`end_at` drops what came after it,
+and a change to what a completed session shows is a correction, which
+:meth:`Update.put` writes with a ``corrections`` list (ADR 0019).
 """
 
 from __future__ import annotations
@@ -28,11 +33,12 @@ from typing import Any
 
 import msgspec
 
-from contracts.envelopes import OcppVersion, SessionEvent, SessionRecord
+from contracts.envelopes import OcppVersion, SessionCorrection, SessionEvent, SessionRecord
 from workers.sessions.meter import Reading
 
 __all__ = [
     "KEEP_COMPLETED",
+    "KEEP_EARLIER",
     "MAX_SESSIONS",
     "NO_SESSIONS",
     "Session",
@@ -40,6 +46,8 @@ __all__ = [
     "TransactionIds",
     "Update",
     "add_seq_no",
+    "after_end",
+    "end_at",
     "energy_wh",
     "find",
     "seq_no_seen",
@@ -52,6 +60,10 @@ KEEP_COMPLETED = 8
 
 MAX_SESSIONS = 32
 """Sessions remembered per station at most: the oldest go first (completed before active)."""
+
+KEEP_EARLIER = 3
+"""Readings kept just before a session's latest: those of 2.x events after the end that
+arrived before the Ended are taken back, and the latest reading before them counts."""
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
@@ -66,15 +78,17 @@ class Session(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=
     id_token: str | None = None
     stopped_at: datetime | None = None
     meter_start_wh: float | None = None  # explicit: 1.6 meterStart
-    meter_stop_wh: float | None = None  # explicit: 1.6 meterStop
-    first: Reading | None = None  # the register reading with the earliest timestamp
-    last: Reading | None = None  # ... and with the latest
+    meter_stop_wh: float | None = None  # explicit: 1.6 meterStop, 2.x Transaction.End of Ended
+    first: Reading | None = None  # the earliest register reading (by timestamp, then seqNo)
+    last: Reading | None = None  # ... and the latest
+    earlier: tuple[Reading, ...] = ()  # the KEEP_EARLIER readings before the latest, oldest first
     stop_reason: str | None = None
     completed: bool = False
     offline: bool = False
     anomalies: tuple[str, ...] = ()
     started_seen: bool = False  # 2.x: the Started event arrived (1.6: always)
     seq_nos: tuple[tuple[int, int], ...] = ()  # 2.x: seqNo ranges received, inclusive
+    end_seq_no: int | None = None  # 2.x: the seqNo of the Ended event
 
     def with_anomaly(self, anomaly: str) -> Session:
         if anomaly in self.anomalies:
@@ -109,15 +123,62 @@ def find(station: StationSessions, match: Callable[[Session], bool]) -> Session 
 
 
 def with_readings(session: Session, readings: Iterable[Reading]) -> Session:
-    first, last = session.first, session.last
+    """``session`` with ``readings`` counted; of two readings in the same order, the first stays."""
+    first = session.first
+    latest = {r.order: r for r in _latest(session)}
     for reading in readings:
-        if first is None or reading.at < first.at:
+        if first is None or reading.order < first.order:
             first = reading
-        if last is None or reading.at > last.at:
-            last = reading
-    if first is session.first and last is session.last:
+        latest.setdefault(reading.order, reading)
+    kept = sorted(latest.values(), key=lambda r: r.order)[-(KEEP_EARLIER + 1) :]
+    last, earlier = (kept[-1], tuple(kept[:-1])) if kept else (None, ())
+    if first is session.first and last is session.last and earlier == session.earlier:
         return session
-    return msgspec.structs.replace(session, first=first, last=last)
+    return msgspec.structs.replace(session, first=first, last=last, earlier=earlier)
+
+
+def _latest(session: Session) -> tuple[Reading, ...]:
+    return session.earlier if session.last is None else (*session.earlier, session.last)
+
+
+# --- the end of a 2.x transaction ---------------------------------------------------------------
+
+
+def after_end(session: Session, seq_no: int, at: datetime) -> bool:
+    """2.x: whether an event (or its reading) of ``seq_no`` stamped ``at`` came after the end.
+
+    After the Ended event means a higher seqNo, or another event stamped later
+    than the Ended; the Ended's own readings belong to it, whatever their stamp.
+    """
+    end = session.end_seq_no
+    if end is None or session.stopped_at is None:
+        return False
+    return seq_no > end or (seq_no != end and at > session.stopped_at)
+
+
+def end_at(session: Session, seq_no: int) -> Session:
+    """2.x: ``session`` ended by its event ``seq_no``, without what came after that.
+
+    Call it once ``completed`` and ``stopped_at`` are set. Readings of events
+    after the end that arrived before the Ended are dropped (the latest one
+    before them is the last, if it was among the :data:`KEEP_EARLIER` kept;
+    else the last is unknown), and any such event flags ``event_after_end``.
+    """
+    ended = msgspec.structs.replace(session, end_seq_no=seq_no)
+    latest = _latest(ended)
+    kept = [r for r in latest if not after_end(ended, r.seq_no, r.at)]
+    first = ended.first
+    if first is not None and after_end(ended, first.seq_no, first.at):
+        first = kept[0] if kept else None
+    later_events = bool(ended.seq_nos) and ended.seq_nos[-1][1] > seq_no
+    if len(kept) == len(latest) and first is ended.first and not later_events:
+        return ended
+    return msgspec.structs.replace(
+        ended,
+        first=first,
+        last=kept[-1] if kept else None,
+        earlier=tuple(kept[:-1]),
+    ).with_anomaly("event_after_end")
 
 
 def meter_start_wh(session: Session) -> float | None:
@@ -171,25 +232,44 @@ def add_seq_no(ranges: tuple[tuple[int, int], ...], seq_no: int) -> tuple[tuple[
 # --- records ------------------------------------------------------------------------------------
 
 
-def _facts(session: Session) -> tuple[Any, ...]:
-    """What a session record shows of a session: a change here is a new record."""
-    return (
-        session.id_token,
-        session.evse_id,
-        session.connector_id,
-        session.completed,
-        session.started_at,
-        session.stopped_at,
-        meter_start_wh(session),
-        meter_stop_wh(session),
-        energy_wh(session),
-        session.stop_reason,
-        session.offline,
+def _shown(session: Session) -> dict[str, Any]:
+    """What a session record shows of a session, by record field: a change here is a new record."""
+    return {
+        "id_token": session.id_token,
+        "evse_id": session.evse_id,
+        "connector_id": session.connector_id,
+        "state": "completed" if session.completed else "active",
+        "started_at": session.started_at,
+        "stopped_at": session.stopped_at,
+        "meter_start_wh": meter_start_wh(session),
+        "meter_stop_wh": meter_stop_wh(session),
+        "energy_wh": energy_wh(session),
+        "stop_reason": session.stop_reason,
+        "offline": session.offline,
+    }
+
+
+def _corrections(before: Session, after: Session, reason: str) -> tuple[SessionCorrection, ...]:
+    """Each field a record of ``after`` shows differently from one of ``before``, and why."""
+    was, now = _shown(before), _shown(after)
+    return tuple(
+        SessionCorrection(
+            field=field,
+            was=msgspec.to_builtins(was[field]),
+            now=msgspec.to_builtins(now[field]),
+            reason=reason,
+        )
+        for field in was
+        if was[field] != now[field]
     )
 
 
 def session_record(
-    station_id: str, session: Session, event: SessionEvent, at: datetime
+    station_id: str,
+    session: Session,
+    event: SessionEvent,
+    at: datetime,
+    corrections: tuple[SessionCorrection, ...] = (),
 ) -> SessionRecord:
     return SessionRecord(
         session_id=session.session_id,
@@ -210,6 +290,7 @@ def session_record(
         ocpp_version=session.ocpp_version,
         updated_at=at,
         anomalies=session.anomalies,
+        corrections=corrections,
     )
 
 
@@ -227,13 +308,24 @@ class Update:
     records: list[SessionRecord] = dataclasses.field(default_factory=list)
     anomalies: list[str] = dataclasses.field(default_factory=list)
 
-    def put(self, before: Session | None, after: Session) -> None:
-        """Replace ``before`` (or add, when None) by ``after``, and record what changed."""
+    def put(self, before: Session | None, after: Session, *, reason: str | None = None) -> None:
+        """Replace ``before`` (or add, when None) by ``after``, and record what changed.
+
+        A completed session is final: a change to what its records show is a
+        correction, written as an ``updated`` record (state ``completed``) that
+        lists each changed field, from what, to what, and ``reason``. Raises
+        ValueError when that would happen without a ``reason``.
+        """
         if after is before:
             return
         raw = raw_energy_wh(after)
         if raw is not None and raw < 0:
             after = after.with_anomaly("meter_decreased")
+        fixed: tuple[SessionCorrection, ...] = ()
+        if before is not None and before.completed and _shown(before) != _shown(after):
+            if reason is None:
+                raise ValueError(f"completed session {before.session_id} changed without a reason")
+            fixed = _corrections(before, after, reason)
         sessions = list(self.station.sessions)
         if before is None:
             sessions.append(after)
@@ -243,7 +335,7 @@ class Update:
         self.anomalies.extend(
             a for a in after.anomalies if before is None or a not in before.anomalies
         )
-        if before is not None and _facts(before) == _facts(after):
+        if before is not None and _shown(before) == _shown(after):
             return
         if before is None:
             event: SessionEvent = "completed" if after.completed else "started"
@@ -251,7 +343,7 @@ class Update:
             event = "completed"
         else:
             event = "updated"
-        self.records.append(session_record(self.station_id, after, event, self.at))
+        self.records.append(session_record(self.station_id, after, event, self.at, fixed))
 
 
 def _bounded(sessions: list[Session]) -> tuple[Session, ...]:

@@ -14,7 +14,9 @@ Messages a station sends again, or late (§3.7 queued transaction messages,
   known session (a retry, whatever its message id) gets that session's id back
   (anomaly ``start_retried``);
 - a StartTransaction on a connector whose session is still active closes that
-  session first (anomaly ``superseded``: its StopTransaction was lost);
+  session first (anomaly ``superseded``: its StopTransaction was lost); if
+  that StopTransaction turns up after all, its facts correct the session
+  (a correction record, reason ``late_stop``);
 - a StopTransaction of a completed session with the same stop is a duplicate;
   with a different one the first stop stands (anomaly ``stop_conflict``);
 - a StopTransaction with an unknown transactionId (-1 when the start was never
@@ -22,7 +24,10 @@ Messages a station sends again, or late (§3.7 queued transaction messages,
   session if it fits (anomaly ``stop_with_unknown_id``), else becomes a
   completed session of its own (anomaly ``stop_without_start``, energy from
   ``transactionData`` when it has a reading) — both flagged ``offline``;
-- MeterValues are readings: a late or repeated one changes nothing it should not.
+- MeterValues are readings: a late or repeated one changes nothing it should
+  not, and a completed session's none at all: one stamped after the stop is
+  flagged ``event_after_end``, one from before it (queued, arriving after
+  the stop) ``late_reading``.
 
 A message whose timestamp is more than ``offline_after`` older than its
 receipt was queued by an offline station: its session is flagged ``offline``.
@@ -192,7 +197,7 @@ def stop_transaction(
         update.put(session, session.with_anomaly("stop_conflict"))
         return Outcome.of("stop_conflict", update, ids, reply)
     stopped = _stopped(session, request, readings)
-    update.put(session, _queued(context, stopped, stopped_at))
+    update.put(session, _queued(context, stopped, stopped_at), reason="late_stop")
     return Outcome.of("completed", update, ids, reply)
 
 
@@ -297,6 +302,12 @@ def meter_values(
     if session is None:
         return Outcome("no_session", station, ids)
     update = context.update(station)
+    if session.completed:
+        stopped_at = session.stopped_at
+        after = stopped_at is not None and any(r.at > stopped_at for r in readings)
+        anomaly = "event_after_end" if after else "late_reading"
+        update.put(session, session.with_anomaly(anomaly))
+        return Outcome.of(anomaly, update, ids, None)
     update.put(session, with_readings(session, readings))
     return Outcome.of("updated" if update.records else "unchanged", update, ids, None)
 

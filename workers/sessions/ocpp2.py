@@ -8,13 +8,18 @@ station's ``transactionId`` and an event is (transaction, seqNo):
   CALLERROR or a timeout, E13): answered, nothing else;
 - events may come in any order (offline queues, retries): the session starts at
   the earliest timestamp seen, its energy is the latest register reading minus
-  the earliest one, and an event older than one already received is flagged
-  ``out_of_order``;
+  the earliest one (readings of one timestamp ordered by seqNo), and an event
+  older than one already received is flagged ``out_of_order``;
 - ``offline=true`` on any event flags the session ``offline`` (E04, E11, E12);
 - ``Ended`` completes it, with ``stoppedReason`` (omitted means ``Local``,
   E §1.5); if by then no Started came the session is flagged ``missing_start``,
   and if seqNos are missing between the first and the last, ``missing_events``
   (what GetTransactionStatus would be asked about, E14);
+- the end is final: the meter stop is the Ended's ``Transaction.End`` reading,
+  else the last reading up to it; an event after it (a higher seqNo, or
+  stamped later: a periodic Updated sent just after the Ended) is answered,
+  flagged ``event_after_end``, and changes nothing else; an event from before
+  it that arrives after it is a correction (reason ``late_event``);
 - an idToken is authorized on the way (C01, E03, E05): a TransactionEvent
   carrying one is answered with its idTokenInfo; the station acts on a status
   other than Accepted (E05: it may end the transaction, Deauthorized).
@@ -32,12 +37,14 @@ from contracts.ocpp import v21, v201
 from contracts.ocpp.validation import encode
 from workers.sessions.handling import Context, Handler, Outcome
 from workers.sessions.id_tokens import Authorization
-from workers.sessions.meter import readings2, utc
+from workers.sessions.meter import TRANSACTION_END, readings2, utc
 from workers.sessions.model import (
     Session,
     StationSessions,
     TransactionIds,
     add_seq_no,
+    after_end,
+    end_at,
     find,
     seq_no_seen,
     with_readings,
@@ -95,6 +102,11 @@ def _transaction_event_handler(types: Version, version: str) -> Handler:
         if before is not None and seq_no_seen(before.seq_nos, seq_no):
             return Outcome("duplicate", station, ids, reply)
         at = utc(request.timestamp)
+        update = context.update(station)
+        if before is not None and after_end(before, seq_no, at):
+            ignored = msgspec.structs.replace(before, seq_nos=add_seq_no(before.seq_nos, seq_no))
+            update.put(before, ignored.with_anomaly("event_after_end"))
+            return Outcome.of("event_after_end", update, ids, reply)
         session = before or Session(
             session_id=f"{context.station_id}:{number}",
             transaction_id=number,
@@ -117,21 +129,26 @@ def _transaction_event_handler(types: Version, version: str) -> Handler:
         if request.event_type == "Started":
             changes["started_seen"] = True
             changes["started_at"] = at
-        elif request.event_type == "Ended" and not session.completed:
+        ending = request.event_type == "Ended" and not session.completed
+        meter_values = () if request.meter_value is msgspec.UNSET else request.meter_value
+        if ending:
             changes["completed"] = True
             changes["stopped_at"] = at
             stopped_reason = info.stopped_reason
             changes["stop_reason"] = "Local" if stopped_reason is msgspec.UNSET else stopped_reason
+            ends = readings2(meter_values, seq_no=seq_no, context=TRANSACTION_END)
+            end = max(ends, key=lambda r: r.order, default=None)
+            if end is not None:
+                changes["meter_stop_wh"] = end.wh
         after = msgspec.structs.replace(session, **changes)
-        if request.meter_value is not msgspec.UNSET:
-            after = with_readings(after, readings2(request.meter_value))
-        if after.completed and not session.completed:
+        after = with_readings(after, readings2(meter_values, seq_no=seq_no))
+        if ending:
+            after = end_at(after, seq_no)
             if not after.started_seen:
                 after = after.with_anomaly("missing_start")
             if len(after.seq_nos) > 1:
                 after = after.with_anomaly("missing_events")
-        update = context.update(station)
-        update.put(before, after)
+        update.put(before, after, reason="late_event")
         if before is None:
             name = "completed" if after.completed else "started"
         else:
