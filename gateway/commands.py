@@ -228,9 +228,6 @@ class CommandDelivery:
             status = self.gateway.relay_reply(
                 connection.station_id, command.message_id, result=bytes(command.payload), error=None
             )
-            if command.action == "BootNotification" and status == "completed":
-                accepted = _status_of(command.payload) == "Accepted"
-                self.gateway.boot_answered(connection.station_id, accepted)
         else:
             assert command.error_code is not None
             status = self.gateway.relay_reply(
@@ -338,14 +335,6 @@ class CommandDelivery:
 
 def _error(code: str, description: str) -> CommandError:
     return CommandError(code=code, description=description)
-
-
-def _status_of(payload: msgspec.Raw) -> str | None:
-    try:
-        status = msgspec.json.decode(payload, type=dict[str, Any]).get("status")
-    except msgspec.DecodeError:
-        return None
-    return status if isinstance(status, str) else None
 
 
 def _log_failure(exc: BaseException | None) -> None:

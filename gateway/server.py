@@ -47,8 +47,8 @@ from contracts.headers import event_headers, presence_headers, tombstone_headers
 from contracts.ocpp import VERSIONS, OcppVersion
 from contracts.topics import EVENTS, PRESENCE
 from gateway.auth import FAILED_LOGIN_REASONS, Attempt, Authenticator
+from gateway.boot import BootGate
 from gateway.connection import CloseCode, StationConnection
-from gateway.errors import StationNotAccepted, call_error
 from gateway.metrics import GatewayMetrics
 from gateway.routing import Context, Handling, Route, routes
 from gateway.session import (
@@ -165,7 +165,6 @@ class Gateway:
         self._awaiting_ack: collections.deque[tuple[float, _Call]] = collections.deque()
         self._awaiting_reply: collections.deque[_Call] = collections.deque()
         self._replies: dict[tuple[str, str], _Call] = {}
-        self._accepted_boot: set[str] = set()
         self._departures: collections.deque[_Departure] = collections.deque()
         self._recording_departures = False
         self._refused: dict[str, int] = {}  # admission refusals by reason, since the last line
@@ -306,14 +305,22 @@ class Gateway:
             record_key(connection.station_id), self.publisher.partitions(EVENTS.name)
         )
         connection.session = Session(
-            version, self.limits, clock=time.monotonic, new_message_id=self._new_message_id
+            version,
+            self.limits,
+            clock=time.monotonic,
+            new_message_id=self._new_message_id,
+            boot=BootGate.opened(
+                version,
+                connection.connected_at,
+                grace=self.settings.boot_grace,
+                strict=self.settings.require_boot,
+            ),
         )
         previous = self.connections.get(connection.station_id)
         self.connections[connection.station_id] = connection
         if previous is not None:
             # RELIABILITY 9: an authenticated newer connection replaces the older one
             previous.close(CloseCode.NORMAL, "replaced by a newer connection")
-        self._accepted_boot.discard(connection.station_id)
         self.metrics.connections.labels(version).inc()
         self.metrics.connections_opened.labels(version).inc()
         now = datetime.now(UTC)
@@ -543,15 +550,6 @@ class Gateway:
         if route is None:  # the session only emits station-initiated actions; be safe anyway
             session.answer_error(call.message_id, "NotSupported", "not a station action")
             return
-        if (
-            self.settings.require_boot
-            and call.action != "BootNotification"
-            and connection.station_id not in self._accepted_boot
-        ):
-            code, description = call_error(StationNotAccepted(), version)
-            session.answer_error(call.message_id, code, description)
-            self._count(version, call.action, "not_accepted")
-            return
         handling = route.handling_for(call.request)
         now = datetime.now(UTC)
         received = time.monotonic()
@@ -567,8 +565,6 @@ class Gateway:
                     boot_retry_interval=self.settings.boot_retry_interval,
                 ),
             )
-            if call.action == "BootNotification" and b'"Accepted"' in answer:
-                self._accepted_boot.add(connection.station_id)
         pending = _Call(connection, call.message_id, call.action, handling, answer, received)
         reply_by = None
         if handling is Handling.DELEGATE:
@@ -686,13 +682,6 @@ class Gateway:
         self.metrics.delegate_duration.observe(time.monotonic() - pending.received)
         connection.pump()
         return "completed"
-
-    def boot_answered(self, station_id: str, accepted: bool) -> None:
-        """A worker's BootNotification answer: remember acceptance for ``require_boot``."""
-        if accepted:
-            self._accepted_boot.add(station_id)
-        else:
-            self._accepted_boot.discard(station_id)
 
     # ------------------------------------------------------------------ housekeeping
 

@@ -40,9 +40,14 @@ The two directions [1.6 §4.1.1; 2.0.1 and 2.1 Part 4 §4.1.1 "Synchronicity"]:
   outstanding call (unknown ids, late answers) are dropped.
 - Calls crossing each other (a station CALL while ours is outstanding, and the
   reverse) are independent: both complete [§4.1.1 NOTE].
+- Boot. With a :class:`gateway.boot.BootGate`, queued commands wait until the gate
+  lets them through (the BootNotification answered, or the grace over), and CALLs
+  the gate refuses get ``SecurityError``; the session tells the gate of every
+  BootNotification answer and every command sent.
 
 Costs: a Session is one GC-tracked object while idle (plus whatever its
-``clock``/``new_message_id`` are: share them between sessions). The dictionaries
+``clock``/``new_message_id`` are: share them between sessions), plus its boot gate,
+which the collector does not track. The dictionaries
 and the queue are created on first use; the dictionaries hold only strings, bytes
 and tuples of them, which CPython's collector does not track (tuples from their
 first collection on). Events are ``msgspec.Struct(gc=False)``. The replay cache
@@ -75,10 +80,12 @@ from contracts.ocppj import (
     encode_call_result_error,
     parse,
 )
+from gateway.boot import BootGate, asks_for
 from gateway.errors import (
     ActionNotSupported,
     CallInProgress,
     CommandRejected,
+    StationNotAccepted,
     TooManyCalls,
     call_error,
 )
@@ -212,6 +219,7 @@ IssueKind: TypeAlias = Literal[
     "answer_rejected",  # 2.1 CALLRESULTERROR: the station could not process our answer
     "answer_not_in_flight",  # answer()/answer_error() for an id not in flight: ignored
     "invalid_reply",  # answer(validate=True) or answer_error() given an invalid reply
+    "not_accepted",  # a CALL while the boot is not accepted (gateway.boot): SecurityError
 ]
 
 
@@ -248,6 +256,7 @@ class _Command:
 
     __slots__ = (
         "action",
+        "asks",
         "command_id",
         "deadline",
         "expires_at",
@@ -263,9 +272,11 @@ class _Command:
         payload: bytes | msgspec.Raw,
         timeout: float,
         expires_at: float | None,
+        asks: str | None,
     ) -> None:
         self.command_id = command_id
         self.action = action
+        self.asks = asks
         self.payload = payload
         self.timeout = timeout
         self.expires_at = expires_at
@@ -290,6 +301,7 @@ class Session:
         "_actions",
         "_answers",
         "_bad_frames",
+        "_boot",
         "_clock",
         "_closed",
         "_events",
@@ -310,8 +322,10 @@ class Session:
         *,
         clock: Callable[[], float],
         new_message_id: Callable[[], str],
+        boot: BootGate | None = None,
     ) -> None:
         self._version: OcppVersion = version
+        self._boot = boot
         self._limits = limits
         self._clock = clock
         self._new_message_id = new_message_id
@@ -368,10 +382,14 @@ class Session:
         return events
 
     def next_deadline(self) -> float | None:
-        """When ``tick`` must run next: the outstanding call's timeout or the earliest
-        ``expires_at`` of a queued command; None when nothing is waiting on time."""
+        """When ``tick`` must run next: the outstanding call's timeout, the earliest
+        ``expires_at`` of a queued command, or the end of the boot gate's grace while it
+        holds commands; None when nothing is waiting on time."""
         deadline = None if self._outstanding is None else self._outstanding.deadline
         if self._queue:
+            grace = None if self._boot is None else self._boot.next_deadline()
+            if grace is not None and (deadline is None or grace < deadline):
+                deadline = grace
             for command in self._queue:
                 expires_at = command.expires_at
                 if expires_at is not None and (deadline is None or expires_at < deadline):
@@ -461,6 +479,14 @@ class Session:
         except (UnknownAction, ActionNotSupported, PayloadError) as exc:
             self._refuse(message_id, exc, "invalid_call")
             return
+        boot = self._boot
+        if boot is not None:
+            if not boot.may_call(action):
+                self._refuse(message_id, StationNotAccepted(), "not_accepted")
+                return
+            if self._queue and self._outstanding is None:
+                self._send_next()  # the call may have opened the gate (a station that says
+                # something other than BootNotification first counts as booted)
         calls[message_id] = action
         event = StationCall(
             message_id=message_id, action=action, payload=frame.payload, request=request
@@ -613,7 +639,8 @@ class Session:
         """Send the CALLRESULT ``payload`` (the JSON text of the response) to station CALL
         ``message_id``. With ``validate``, a payload that is not a valid response to the
         call's action is replaced by a CALLERROR ``InternalError`` (a worker's bug is ours,
-        not the station's)."""
+        not the station's). The answer to a BootNotification moves the boot gate: commands
+        it held may follow the CALLRESULT at once."""
         calls = self._station_calls
         action = None if calls is None else calls.pop(message_id, None)
         if action is None:
@@ -640,6 +667,18 @@ class Session:
             elif len(answers) >= size and message_id not in answers:
                 del answers[next(iter(answers))]
             answers[message_id] = (action, frame)
+        if action == "BootNotification" and self._boot is not None:
+            self._boot_answered(payload)
+
+    def _boot_answered(self, payload: bytes | msgspec.Raw) -> None:
+        boot = self._boot
+        assert boot is not None
+        try:
+            response = decode_response(self._version, "BootNotification", payload)
+        except (PayloadError, UnknownAction):
+            return  # the gateway's own answers are valid; a worker's were checked above
+        boot.answered(getattr(response, "status", ""))
+        self._send_next()
 
     def answer_error(
         self, message_id: str, code: str, description: str = "", details: bytes | None = None
@@ -700,7 +739,7 @@ class Session:
         if definition.initiator == "station" or definition.response is None:
             raise CommandRejected(f"a station does not receive {action} as a CALL")
         try:
-            decode_request(self._version, action, payload)
+            request = decode_request(self._version, action, payload)
         except (PayloadError, UnknownAction) as exc:
             description = call_error(exc, self._version)[1]
             raise CommandRejected(f"invalid {action} payload: {description}") from None
@@ -712,27 +751,41 @@ class Session:
             queue = self._queue = deque()
         elif len(queue) >= self._limits.max_queued_commands:
             raise CommandRejected("the station's command queue is full", retriable=True)
-        queue.append(_Command(command_id, action, payload, timeout, expires_at))
+        queue.append(
+            _Command(command_id, action, payload, timeout, expires_at, asks_for(action, request))
+        )
         if self._outstanding is None:
             self._send_next()
 
     def _send_next(self) -> None:
-        """Send the next queued command that has not expired, if nothing is outstanding."""
+        """Send the next queued command that has not expired and that the boot gate lets
+        through, if nothing is outstanding; the commands it holds keep their order."""
         queue = self._queue
         if not queue or self._outstanding is not None:
             return
         now = self._clock()
+        boot = self._boot
+        held: list[_Command] | None = None
         while queue:
             command = queue.popleft()
             if command.expires_at is not None and now >= command.expires_at:
                 self._event(CommandExpired(command_id=command.command_id, action=command.action))
                 continue
+            if boot is not None and not boot.may_send(command.action, now):
+                if held is None:
+                    held = []
+                held.append(command)
+                continue
+            if boot is not None:
+                boot.sent(command.asks)
             command.message_id = self._new_message_id()
             command.deadline = now + command.timeout
             self._send(encode_call(command.message_id, command.action, command.payload))
             command.payload = b""  # sent: the session no longer needs it
             self._outstanding = command
             break
+        if held is not None:
+            queue.extendleft(reversed(held))
         if not queue:
             self._queue = None
 

@@ -59,7 +59,13 @@ class GatewaySettings:
     )
     require_boot: bool = setting(
         False,
-        "Answer SecurityError to calls made before an accepted BootNotification on the connection",
+        "Strict boot: a connection counts as booted only once a BootNotification on it is "
+        "answered Accepted; calls before get SecurityError, commands wait (no grace)",
+    )
+    boot_grace: float = setting(
+        3.0,
+        "Seconds a connection that has sent nothing yet gets to send its BootNotification "
+        "before queued commands go out (the connection then counts as booted)",
     )
     boot_retry_interval: int = setting(
         60, "Interval (s) in the Pending answer to BootNotifications while overloaded"

@@ -9,21 +9,26 @@ also for the stations of a gateway that was killed (SIGKILL) holding them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from ocpp.exceptions import SecurityError as OcppSecurityError
 from ocpp.routing import on
 from ocpp.v16 import call as call16
+from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
 
 from contracts.envelopes import (
     GATEWAY_GONE,
     DisconnectedPayload,
+    StationCommand,
     decode_command_result,
     decode_event,
 )
@@ -33,7 +38,7 @@ from tests.e2e.test_station_flows import command, publish_command, wait_result
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka import KafkaUnderTest
 from tests.support.records import Collector
-from tests.support.stations import Station16, connect16
+from tests.support.stations import Station16, Station201, connect16, connect201, station_id
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -309,3 +314,156 @@ async def test_a_gateway_restarted_under_its_instance_id_clears_what_the_killed_
     # the killed gateway's partitions of the command stream wait for the group to lose it
     result = await _exactly_one(results, get_configuration.command_id, GONE_WITHIN + 10)
     assert result.status == "station_offline"
+
+
+# --- issue 18 §2: commands wait for the station's boot ----------------------------------
+
+BOOT_GRACE = 2.0  # CSMS_BOOT_GRACE of the booting gateway
+GET_VARIABLES = {
+    "getVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+    ]
+}
+
+
+class BootingStation(Station201):
+    """A 2.0.1 station that notes the commands it receives, and answers Reset."""
+
+    received: ClassVar[list[str]] = []
+
+    @on("GetVariables")  # type: ignore[misc]
+    def get_variables(self, get_variable_data: list[dict[str, Any]], **kwargs: Any) -> Any:
+        self.received.append("GetVariables")
+        return super().get_variables(get_variable_data, **kwargs)
+
+    @on("Reset")  # type: ignore[misc]
+    def reset(self, **kwargs: Any) -> Any:
+        self.received.append("Reset")
+        return result201.Reset(status="Accepted")
+
+
+@pytest.fixture(scope="module")
+def booting(kafka: KafkaUnderTest) -> Iterator[GatewayProcess]:
+    """A gateway whose BootNotifications a worker answers: here, the test."""
+    env = {"CSMS_BOOT_POLICY": "workers", "CSMS_BOOT_GRACE": str(BOOT_GRACE)}
+    with GatewayProcess(kafka, env=env) as gateway:
+        yield gateway
+
+
+async def _boot_call(events: Collector, station: str) -> str:
+    """The message id of the station's BootNotification, once it is on ocpp.events.v1."""
+    await events.wait_for(
+        lambda rs: any(r.key == station.encode() and b'"BootNotification"' in r.value for r in rs),
+        what=f"the BootNotification of {station}",
+    )
+    for record in events.keyed(station):
+        event = decode_event(record.value)
+        if event.action == "BootNotification":
+            assert event.message_id is not None
+            return event.message_id
+    raise AssertionError("no BootNotification")
+
+
+async def _answer_boot(kafka: KafkaUnderTest, station: str, message_id: str, status: str) -> None:
+    """Answer the station's BootNotification as a worker does, on ocpp.commands.v1."""
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    await publish_command(
+        kafka,
+        StationCommand(
+            command_id=str(uuid.uuid4()),
+            station_id=station,
+            kind="call_result",
+            action="BootNotification",
+            message_id=message_id,
+            created_at=datetime.now(UTC),
+            source="/tests",
+            payload=msgspec.Raw(
+                b'{"currentTime":"%s","interval":60,"status":"%s"}'
+                % (now.encode(), status.encode())
+            ),
+        ),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _booting_station(
+    gateway: GatewayProcess, events: Collector
+) -> AsyncIterator[tuple[str, Any, asyncio.Task[Any], str]]:
+    """A 2.0.1 station whose BootNotification waits for its answer: its id, its charge
+    point, the task awaiting the answer, and the call's message id."""
+    station = station_id()
+    BootingStation.received = []
+    async with connect201(gateway.url(station), BootingStation) as cp:
+        boot = call201.BootNotification(
+            charging_station={"model": "M", "vendor_name": "V"}, reason="PowerUp"
+        )
+        answer = asyncio.create_task(cp.call(boot))
+        yield station, cp, answer, await _boot_call(events, station)
+
+
+async def test_a_command_waits_until_the_boot_is_accepted(
+    kafka: KafkaUnderTest, booting: GatewayProcess, events: Collector, results: Collector
+) -> None:
+    async with _booting_station(booting, events) as (station, _, boot, message_id):
+        get_variables = command(station, "GetVariables", GET_VARIABLES)
+        await publish_command(kafka, get_variables)
+        await asyncio.sleep(BOOT_GRACE + 1.5)  # longer than the grace: booting is not silence
+        assert BootingStation.received == []
+        assert _results_for(results, get_variables.command_id) == []
+        await _answer_boot(kafka, station, message_id, "Accepted")
+        assert (await boot).status == "Accepted"
+        result = await wait_result(results, get_variables.command_id)
+    assert result.status == "completed"
+    assert BootingStation.received == ["GetVariables"]
+
+
+async def test_a_pending_station_gets_reads_not_resets_and_may_not_call(
+    kafka: KafkaUnderTest, booting: GatewayProcess, events: Collector, results: Collector
+) -> None:
+    async with _booting_station(booting, events) as (station, cp, boot, message_id):
+        await _answer_boot(kafka, station, message_id, "Pending")
+        assert (await boot).status == "Pending"
+        expires = datetime.now(UTC) + timedelta(seconds=3)
+        reset = command(station, "Reset", {"type": "Immediate"}, expires_at=expires)
+        get_variables = command(station, "GetVariables", GET_VARIABLES)
+        await publish_command(kafka, reset)
+        await publish_command(kafka, get_variables)
+        read = await wait_result(results, get_variables.command_id)
+        with pytest.raises(OcppSecurityError):  # B02.FR.09: not while Pending
+            await cp.call(call201.Heartbeat(), suppress=False)
+        held = await wait_result(results, reset.command_id)
+    assert read.status == "completed"
+    assert held.status == "expired"
+    assert BootingStation.received == ["GetVariables"]
+
+
+async def test_a_silent_station_gets_its_command_after_the_grace(
+    kafka: KafkaUnderTest, booting: GatewayProcess, results: Collector
+) -> None:
+    station = station_id()
+    BootingStation.received = []
+    async with connect201(booting.url(station), BootingStation):
+        await asyncio.sleep(0.5)  # connected, and says nothing
+        get_variables = command(station, "GetVariables", GET_VARIABLES)
+        sent_at = asyncio.get_running_loop().time()
+        await publish_command(kafka, get_variables)
+        result = await wait_result(results, get_variables.command_id)
+        waited = asyncio.get_running_loop().time() - sent_at
+    assert result.status == "completed"
+    assert waited >= BOOT_GRACE - 0.5 - 0.1  # the grace counts from the connection
+    assert BootingStation.received == ["GetVariables"]
+
+
+async def test_a_16_station_that_heartbeats_first_gets_commands_at_once(
+    kafka: KafkaUnderTest, booting: GatewayProcess, results: Collector
+) -> None:
+    station = f"CP-{uuid.uuid4().hex[:8]}"
+    async with connect16(booting.url(station)) as cp:
+        await cp.call(call16.Heartbeat())  # a reconnect without a reboot
+        get_configuration = command(station, "GetConfiguration", {})
+        sent_at = asyncio.get_running_loop().time()
+        await publish_command(kafka, get_configuration)
+        result = await wait_result(results, get_configuration.command_id)
+        waited = asyncio.get_running_loop().time() - sent_at
+    assert result.status == "completed"
+    assert waited < BOOT_GRACE  # not held for the grace

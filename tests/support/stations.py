@@ -79,11 +79,13 @@ async def connect16(
 
 
 @contextlib.asynccontextmanager
-async def connect201(url: str, **kwargs: Any) -> AsyncIterator[Station201]:
+async def connect201(
+    url: str, station_class: type[Station201] = Station201, **kwargs: Any
+) -> AsyncIterator[Station201]:
     station = url.rsplit("/", 1)[-1]
     async with (
         websockets.connect(url, subprotocols=["ocpp2.0.1"], **kwargs) as ws,  # type: ignore[list-item]
-        running(Station201(station, ws)) as cp,
+        running(station_class(station, ws)) as cp,
     ):
         yield cp
 
