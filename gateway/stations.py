@@ -21,7 +21,7 @@ two operators change one station at the same time).
 Exit status: 0 done; 1 Kafka cannot be reached (or the topic is missing), or
 ``status`` of a station without a status record; 2 a usage error (bad
 identity, profile or password, unknown station, a circuit its site does not
-have).
+have or whose single phase is not the one the station's L1 is on).
 
 Smart charging (ADR 0020): ``--site`` places the station on its site's grid
 connection, ``--circuit`` on a circuit of that site (which must exist in
@@ -141,8 +141,14 @@ def _max_current(text: str) -> float | None:
     return value
 
 
-async def _circuit_of(kafka: KafkaSettings, site_id: str | None, circuit_id: str) -> str | None:
-    """The circuit id to record for ``--circuit``; the site's own id is its grid connection."""
+async def _circuit_of(
+    kafka: KafkaSettings, site_id: str | None, circuit_id: str, rotation: str
+) -> str | None:
+    """The circuit id to record for ``--circuit``; the site's own id is its grid connection.
+
+    Refuses a circuit the site does not have, and one that does not carry the
+    grid phase the station's L1 is on (``rotation``'s first letter).
+    """
     if site_id is None:
         raise UsageError("--circuit needs a site: give --site")
     sites = await read_table(
@@ -153,11 +159,19 @@ async def _circuit_of(kafka: KafkaSettings, site_id: str | None, circuit_id: str
         raise UsageError(f"unknown site {site_id!r}: define it first (csms sites set {site_id})")
     if circuit_id == site_id:
         return None
-    known = sorted(c.circuit_id for c in site.circuits)
-    if circuit_id not in known:
+    by_id = {c.circuit_id: c for c in site.circuits}
+    circuit = by_id.get(circuit_id)
+    if circuit is None:
         raise UsageError(
             f"site {site_id} has no circuit {circuit_id!r} "
-            f"(its circuits: {', '.join(known) or 'none'}; csms sites circuit set)"
+            f"(its circuits: {', '.join(sorted(by_id)) or 'none'}; csms sites circuit set)"
+        )
+    l1 = "RST".index(rotation[0]) + 1
+    if circuit.phases == 1 and circuit.grid_phase != l1:
+        raise UsageError(
+            f"circuit {circuit_id} is single-phase on grid L{circuit.grid_phase}, and rotation "
+            f"{rotation} puts the station's L1 on grid L{l1}: give --rotation "
+            f"{'RST'[circuit.grid_phase - 1]}xx (or the rotation it is wired with)"
         )
     return circuit_id
 
@@ -206,11 +220,14 @@ async def _add(kafka: KafkaSettings, args: argparse.Namespace, io: _Output) -> N
     site_id = current.site_id if current else None
     if args.site is not None:
         site_id = args.site or None
+    rotation = args.rotation or (current.phase_rotation if current else "RST")
     circuit_id = current.circuit_id if current and current.site_id == site_id else None
     if args.circuit:
-        circuit_id = await _circuit_of(kafka, site_id, args.circuit)
+        circuit_id = await _circuit_of(kafka, site_id, args.circuit, rotation)
     elif args.circuit is not None:
         circuit_id = None
+    elif args.rotation and circuit_id is not None:
+        await _circuit_of(kafka, site_id, circuit_id, rotation)
     max_current = current.max_current_a if current else None
     if args.max_current is not None:
         max_current = _max_current(args.max_current)
@@ -222,7 +239,7 @@ async def _add(kafka: KafkaSettings, args: argparse.Namespace, io: _Output) -> N
         enabled=current.enabled if current else True,
         updated_at=datetime.now(UTC),
         circuit_id=circuit_id,
-        phase_rotation=args.rotation or (current.phase_rotation if current else "RST"),
+        phase_rotation=rotation,
         max_current_a=max_current,
     )
     await write_station(kafka, station_id, station)

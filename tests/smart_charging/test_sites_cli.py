@@ -7,10 +7,12 @@ import asyncio
 import io
 import uuid
 
+import msgspec
 import pytest
 
 from contracts.cli import Command
 from gateway.stations import command as stations_command
+from gateway.stations import read_stations, write_station
 from tests.support.kafka import KafkaUnderTest
 from tests.support.processes import run_csms
 from workers.smart_charging.sites_cli import command as sites_command
@@ -182,8 +184,23 @@ def test_bad_input_is_refused_with_what_is_wrong(kafka: KafkaUnderTest) -> None:
         assert stations("add", cp, "--profile", "1", *argv) == (
             2, "", f"csms stations add: {message}\n"
         ), argv  # fmt: skip
-    # a station whose L1 a single-phase circuit does not carry makes the site unusable
-    assert stations("add", cp, "--profile", "1", "--site", s, "--circuit", "one")[0] == 0
+    assert stations("add", cp, "--profile", "1", "--site", s, "--circuit", "one") == (
+        2,
+        "",
+        "csms stations add: circuit one is single-phase on grid L3, and rotation RST puts "
+        "the station's L1 on grid L1: give --rotation Txx (or the rotation it is wired with)\n",
+    )
+    assert (
+        stations("add", cp, "--profile", "1", "--site", s, "--circuit", "one", "--rotation", "TRS")[
+            0
+        ]
+        == 0
+    )
+    assert stations("add", cp, "--rotation", "RST")[0] == 2  # checked on its circuit too
+    # records written by another hand that do not make a tree: show says so, set refuses
+    record = asyncio.run(read_stations(kafka.settings))[cp]
+    wrong = msgspec.structs.replace(record, phase_rotation="RST")
+    asyncio.run(write_station(kafka.settings, cp, wrong))
     status, out, err = sites("show", s)
     assert status == 1
     assert f"station {cp}: RST" in out
@@ -192,7 +209,11 @@ def test_bad_input_is_refused_with_what_is_wrong(kafka: KafkaUnderTest) -> None:
         "phase circuit one does not carry\n"
     )
     # and a change of the site that would keep it so is refused
-    assert sites("set", s, "--max-current", "40")[0] == 2
+    status, _, err = sites("set", s, "--max-current", "40")
+    assert (status, err) == (
+        2,
+        f"csms sites set: station {cp}: its L1 is on a phase circuit one does not carry\n",
+    )
 
 
 def test_the_console_script_and_a_bad_rotation() -> None:
