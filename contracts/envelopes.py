@@ -41,6 +41,7 @@ from contracts.ocpp import OcppVersion
 
 __all__ = [
     "GATEWAY_GONE",
+    "PHASE_ROTATIONS",
     "ActiveTransaction",
     "Alert",
     "AlertSeverity",
@@ -801,6 +802,29 @@ class StationRecord(Struct, frozen=True, kw_only=True):
     site_id: str | None = None
     enabled: Annotated[bool, Meta(description="A disabled station is refused at connect.")] = True
     updated_at: UtcTime
+    circuit_id: Annotated[
+        str | None,
+        Meta(
+            description="The circuit of its site the station hangs on; null: the site's grid "
+            "connection (or, for records written before this field, the circuit whose "
+            "station_ids list it)."
+        ),
+    ] = None
+    phase_rotation: Annotated[
+        str,
+        Meta(
+            description="Which grid phase feeds the station's L1, L2, L3, in OCPP "
+            'PhaseRotation letters read against the grid connection: "RST" (L1 on grid L1), '
+            '"STR", "TRS", "RTS", "SRT", "TSR"; x for a phase not connected ("Rxx").'
+        ),
+    ] = "RST"
+    max_current_a: Annotated[
+        float | None,
+        Meta(
+            description="The hardware maximum of each of its EVSEs, A per phase; null: "
+            "unknown (bounded by its circuits)."
+        ),
+    ] = None
 
 
 # --- csms.id-tokens.v1 --------------------------------------------------------------------------
@@ -823,17 +847,55 @@ class IdTokenRecord(Struct, frozen=True, kw_only=True):
 # --- csms.sites.v1 ------------------------------------------------------------------------------
 
 
+PHASE_ROTATIONS = frozenset(
+    l1 + l2 + l3
+    for l1 in "RST"
+    for l2 in "RSTx"
+    for l3 in "RSTx"
+    if len({l1, l2, l3} - {"x"}) == sum(c != "x" for c in (l1, l2, l3))
+)
+"""Every valid ``phase_rotation``: three of R, S, T or x, each letter once, L1 connected."""
+
+
 class Circuit(Struct, frozen=True, kw_only=True):
-    """An electrical circuit of a site and the stations on it."""
+    """An electrical circuit of a site: its limits and where it hangs in the site's tree."""
 
     circuit_id: str
-    max_current_a: Annotated[float | None, Meta(description="Per-phase current limit in A.")] = None
+    max_current_a: Annotated[
+        float | None,
+        Meta(description="Per-phase current limit in A (its rating); null: none of its own."),
+    ] = None
     max_power_w: float | None = None
-    station_ids: tuple[str, ...] = ()
+    station_ids: Annotated[
+        tuple[str, ...],
+        Meta(
+            description="Deprecated: stations placed on this circuit by records written before "
+            "csms.stations.v1 had circuit_id, which takes precedence; csms writes []."
+        ),
+    ] = ()
+    parent_id: Annotated[
+        str | None,
+        Meta(description="The circuit this one hangs on; null: the site's grid connection."),
+    ] = None
+    phases: Annotated[Literal[1, 3], Meta(description="Phases it carries: 1 or 3.")] = 3
+    grid_phase: Annotated[
+        Literal[1, 2, 3], Meta(description="The grid phase a single-phase circuit is on.")
+    ] = 1
+    nominal_voltage_v: Annotated[
+        float, Meta(description="Nominal voltage, phase to neutral, V (for max_power_w).")
+    ] = 230.0
+    derating: Annotated[
+        float, Meta(description="The share of max_current_a that may be used, in (0, 1].")
+    ] = 1.0
 
 
 class SiteRecord(Struct, frozen=True, kw_only=True):
-    """A site's capacity and circuits (csms.sites.v1, compacted; key = the site id)."""
+    """A site's capacity and circuits (csms.sites.v1, compacted; key = the site id).
+
+    The site's own fields describe its grid connection, the root of the tree;
+    every station whose csms.stations.v1 record names the site hangs on it or
+    on one of its circuits.
+    """
 
     site_id: str
     max_current_a: Annotated[
@@ -842,6 +904,13 @@ class SiteRecord(Struct, frozen=True, kw_only=True):
     max_power_w: float | None = None
     circuits: tuple[Circuit, ...] = ()
     updated_at: UtcTime
+    phases: Annotated[Literal[1, 3], Meta(description="Phases of the grid connection: 1 or 3.")] = 3
+    nominal_voltage_v: Annotated[
+        float, Meta(description="Nominal voltage of the grid connection, phase to neutral, V.")
+    ] = 230.0
+    derating: Annotated[
+        float, Meta(description="The share of max_current_a that may be used, in (0, 1].")
+    ] = 1.0
 
 
 # --- csms.dead-letter.v1 ------------------------------------------------------------------------

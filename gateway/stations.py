@@ -11,6 +11,7 @@ two operators change one station at the same time).
     csms stations add CP-1 --profile 2 --site depot-7   # prints a generated password once
     csms stations add CP-2 --profile 1 --password-stdin < password.txt
     csms stations add CP-1 --site depot-8               # update: keeps password, profile, enabled
+    csms stations add CP-1 --site depot-8 --circuit garage --rotation STR --max-current 32
     csms stations list                                  # CP-1  2  enabled  depot-8
     csms stations disable CP-1
     csms stations enable CP-1
@@ -19,7 +20,14 @@ two operators change one station at the same time).
 
 Exit status: 0 done; 1 Kafka cannot be reached (or the topic is missing), or
 ``status`` of a station without a status record; 2 a usage error (bad
-identity, profile or password, unknown station).
+identity, profile or password, unknown station, a circuit its site does not
+have or whose single phase is not the one the station's L1 is on).
+
+Smart charging (ADR 0020): ``--site`` places the station on its site's grid
+connection, ``--circuit`` on a circuit of that site (which must exist in
+csms.sites.v1); ``--rotation`` is the OCPP PhaseRotation of its wiring and
+``--max-current`` the hardware maximum of each EVSE (A per phase). Moving a
+station to another site takes it off its circuit unless ``--circuit`` says.
 Passwords and their hashes are never printed, except a generated password,
 once, when it is made.
 """
@@ -36,14 +44,18 @@ from urllib.parse import quote
 
 import msgspec
 
-from contracts.bus.clients import producer
-from contracts.bus.command import UsageError, run_against_kafka
-from contracts.bus.follower import read_to_end
+from contracts.bus.command import UsageError, run_against_kafka, write_record
+from contracts.bus.follower import read_table, read_to_end
 from contracts.cli import Command
-from contracts.envelopes import StationRecord, encode_station, record_key
+from contracts.envelopes import (
+    PHASE_ROTATIONS,
+    StationRecord,
+    decode_site,
+    encode_station,
+)
 from contracts.headers import station_headers, tombstone_headers
 from contracts.settings import KafkaSettings, add_arguments, load
-from contracts.topics import STATIONS
+from contracts.topics import SITES, STATIONS
 from gateway.credentials import (
     PasswordRejected,
     check_password,
@@ -61,6 +73,7 @@ SOURCE = "/csms/cli/stations"
 
 DEFAULT_PROFILE: Literal[1, 2, 3] = 2
 READ_TIMEOUT = 30.0
+CLIENT_ID = "csms-stations-cli"
 
 
 async def read_stations(
@@ -72,7 +85,7 @@ async def read_stations(
     def apply(records: list[Any]) -> None:
         apply_station_records(stations, records)
 
-    await read_to_end(kafka, STATIONS.name, apply, client_id="csms-stations-cli", within=within)
+    await read_to_end(kafka, STATIONS.name, apply, client_id=CLIENT_ID, within=within)
     return stations
 
 
@@ -80,18 +93,13 @@ async def write_station(
     kafka: KafkaSettings, station_id: str, station: StationRecord | None
 ) -> None:
     """Write a station's record, or its tombstone when ``station`` is ``None``."""
-    client = producer(kafka, "csms-stations-cli", enable_idempotence=False)
-    await client.start()
-    try:
-        if station is None:
-            headers = tombstone_headers(STATIONS, station_id, source=SOURCE, at=datetime.now(UTC))
-        else:
-            headers = station_headers(station, source=SOURCE)
-        await client.send_and_wait(
-            STATIONS.name, encode_station(station), key=record_key(station_id), headers=headers
-        )
-    finally:
-        await client.stop()
+    if station is None:
+        headers = tombstone_headers(STATIONS, station_id, source=SOURCE, at=datetime.now(UTC))
+    else:
+        headers = station_headers(station, source=SOURCE)
+    await write_record(
+        kafka, STATIONS, station_id, encode_station(station), headers, client_id=CLIENT_ID
+    )
 
 
 def _identity(text: str) -> str:
@@ -109,6 +117,63 @@ def _describe(station: StationRecord) -> str:
     """One line for a station: id, profile, enabled, site (tab-separated). Never the hash."""
     state = "enabled" if station.enabled else "disabled"
     return f"{station.station_id}\t{station.security_profile}\t{state}\t{station.site_id or '-'}"
+
+
+def _placement(station: StationRecord) -> str:
+    """Where the station hangs: site, circuit, rotation, EVSE maximum (tab-separated)."""
+    amps = "-" if station.max_current_a is None else f"{station.max_current_a:g} A"
+    return (
+        f"{station.station_id}\t{station.site_id or '-'}\t{station.circuit_id or '-'}\t"
+        f"{station.phase_rotation}\t{amps}"
+    )
+
+
+def _max_current(text: str) -> float | None:
+    """``--max-current``: A per phase, > 0; an empty value clears it."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise UsageError(f"--max-current {text!r} is not a number") from exc
+    if not 0 < value < float("inf"):
+        raise UsageError(f"--max-current {text!r} must be above 0 A")
+    return value
+
+
+async def _circuit_of(
+    kafka: KafkaSettings, site_id: str | None, circuit_id: str, rotation: str
+) -> str | None:
+    """The circuit id to record for ``--circuit``; the site's own id is its grid connection.
+
+    Refuses a circuit the site does not have, and one that does not carry the
+    grid phase the station's L1 is on (``rotation``'s first letter).
+    """
+    if site_id is None:
+        raise UsageError("--circuit needs a site: give --site")
+    sites = await read_table(
+        kafka, SITES.name, decode_site, client_id=CLIENT_ID, within=READ_TIMEOUT
+    )
+    site = sites.get(site_id)
+    if site is None:
+        raise UsageError(f"unknown site {site_id!r}: define it first (csms sites set {site_id})")
+    if circuit_id == site_id:
+        return None
+    by_id = {c.circuit_id: c for c in site.circuits}
+    circuit = by_id.get(circuit_id)
+    if circuit is None:
+        raise UsageError(
+            f"site {site_id} has no circuit {circuit_id!r} "
+            f"(its circuits: {', '.join(sorted(by_id)) or 'none'}; csms sites circuit set)"
+        )
+    l1 = "RST".index(rotation[0]) + 1
+    if circuit.phases == 1 and circuit.grid_phase != l1:
+        raise UsageError(
+            f"circuit {circuit_id} is single-phase on grid L{circuit.grid_phase}, and rotation "
+            f"{rotation} puts the station's L1 on grid L{l1}: give --rotation "
+            f"{'RST'[circuit.grid_phase - 1]}xx (or the rotation it is wired with)"
+        )
+    return circuit_id
 
 
 @dataclasses.dataclass
@@ -155,6 +220,17 @@ async def _add(kafka: KafkaSettings, args: argparse.Namespace, io: _Output) -> N
     site_id = current.site_id if current else None
     if args.site is not None:
         site_id = args.site or None
+    rotation = args.rotation or (current.phase_rotation if current else "RST")
+    circuit_id = current.circuit_id if current and current.site_id == site_id else None
+    if args.circuit:
+        circuit_id = await _circuit_of(kafka, site_id, args.circuit, rotation)
+    elif args.circuit is not None:
+        circuit_id = None
+    elif args.rotation and circuit_id is not None:
+        await _circuit_of(kafka, site_id, circuit_id, rotation)
+    max_current = current.max_current_a if current else None
+    if args.max_current is not None:
+        max_current = _max_current(args.max_current)
     station = StationRecord(
         station_id=station_id,
         security_profile=profile,
@@ -162,6 +238,9 @@ async def _add(kafka: KafkaSettings, args: argparse.Namespace, io: _Output) -> N
         site_id=site_id,
         enabled=current.enabled if current else True,
         updated_at=datetime.now(UTC),
+        circuit_id=circuit_id,
+        phase_rotation=rotation,
+        max_current_a=max_current,
     )
     await write_station(kafka, station_id, station)
     print(f"{'updated' if current else 'added'}\t{_describe(station)}", file=io.out)
@@ -172,6 +251,8 @@ async def _add(kafka: KafkaSettings, args: argparse.Namespace, io: _Output) -> N
             "station (OCPP 2.0.1 BasicAuthPassword, 1.6 AuthorizationKey)",
             file=io.err,
         )
+    if args.circuit is not None or args.rotation or args.max_current is not None:
+        print(f"placed\t{_placement(station)}", file=io.out)
 
 
 async def _list(kafka: KafkaSettings, args: argparse.Namespace, io: _Output) -> None:
@@ -234,6 +315,23 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help=f"security profile (default for a new station: {DEFAULT_PROFILE})",
     )
     add.add_argument("--site", help="the station's site id (an empty value clears it)")
+    add.add_argument(
+        "--circuit",
+        help="the circuit of its site the station hangs on (default: the grid connection; "
+        "an empty value moves it there)",
+    )
+    add.add_argument(
+        "--rotation",
+        choices=sorted(PHASE_ROTATIONS),
+        metavar="RST",
+        help="which grid phases feed its L1, L2, L3 (OCPP PhaseRotation: RST, STR, TRS, ..., "
+        "x: not connected, e.g. Rxx; default RST)",
+    )
+    add.add_argument(
+        "--max-current",
+        metavar="A",
+        help="the hardware maximum of each EVSE, A per phase (an empty value clears it)",
+    )
     add_arguments(add, KafkaSettings)
 
     listing = actions.add_parser("list", help="list the stations: id, profile, enabled, site")

@@ -13,9 +13,13 @@ from typing import Any, TextIO
 
 from aiokafka.errors import KafkaError
 
+from contracts.bus.clients import producer
+from contracts.envelopes import record_key
+from contracts.headers import Headers
 from contracts.settings import KafkaSettings
+from contracts.topics import Topic
 
-__all__ = ["UsageError", "run_against_kafka"]
+__all__ = ["UsageError", "run_against_kafka", "write_record"]
 
 
 class UsageError(Exception):
@@ -38,3 +42,21 @@ def run_against_kafka(
         print(f"{name}: cannot reach Kafka at {kafka.bootstrap}: {exc}", file=err)
         return 1
     return 0
+
+
+async def write_record(
+    kafka: KafkaSettings,
+    topic: Topic,
+    key: str,
+    value: bytes | None,
+    headers: Headers,
+    *,
+    client_id: str,
+) -> None:
+    """Write one record of a command (``value`` ``None``: a tombstone) and wait for Kafka."""
+    client = producer(kafka, client_id, enable_idempotence=False)
+    await client.start()
+    try:
+        await client.send_and_wait(topic.name, value, key=record_key(key), headers=headers)
+    finally:
+        await client.stop()

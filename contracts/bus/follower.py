@@ -20,8 +20,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
@@ -29,11 +30,12 @@ from contracts.bus.clients import assign_all, consumer, seek_to_end
 from contracts.bus.outage import Outage
 from contracts.settings import KafkaSettings
 
-__all__ = ["Followed", "Follower", "TopicFollower", "read_to_end"]
+__all__ = ["Followed", "Follower", "TopicFollower", "read_table", "read_to_end"]
 
 log = logging.getLogger(__name__)
 
 OnRecords = Callable[[list[Any]], None]
+T = TypeVar("T")
 
 
 class Followed:
@@ -209,3 +211,37 @@ async def read_to_end(
             raise TimeoutError(f"{topic} was not read to its end within {within:g} s")
     finally:
         await follower.stop()
+
+
+async def read_table(
+    kafka: KafkaSettings,
+    topic: str,
+    decode: Callable[[bytes | None], T | None],
+    *,
+    client_id: str,
+    within: float,
+) -> dict[str, T]:
+    """A compacted topic read to its end: each key's latest record, decoded with ``decode``.
+
+    A tombstone (``decode`` gives ``None``) removes its key; records without a
+    key or that do not decode are skipped, as their topic's readers skip them.
+    Raises ``TimeoutError`` like :func:`read_to_end`.
+    """
+    table: dict[str, T] = {}
+
+    def apply(records: list[Any]) -> None:
+        for record in records:
+            if record.key is None:
+                continue
+            key = record.key.decode("utf-8", "replace")
+            try:
+                value = decode(record.value)
+            except msgspec.MsgspecError:
+                continue
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+
+    await read_to_end(kafka, topic, apply, client_id=client_id, within=within)
+    return table

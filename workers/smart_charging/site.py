@@ -36,6 +36,8 @@ from typing import TypeAlias
 
 import msgspec
 
+from contracts.envelopes import PHASE_ROTATIONS
+
 __all__ = [
     "DEFAULT_MIN_CURRENT_A",
     "GRID_PHASES",
@@ -119,13 +121,7 @@ class Station(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         rotation = self.phase_rotation
-        letters = [c for c in rotation if c != "x"]
-        if (
-            len(rotation) != 3
-            or not set(rotation) <= {"R", "S", "T", "x"}
-            or len(set(letters)) != len(letters)
-            or rotation[0] == "x"
-        ):
+        if rotation not in PHASE_ROTATIONS:
             raise SiteError(
                 f"station {self.station_id}: phase_rotation {rotation!r} is not three of "
                 "R, S, T or x, each letter once, its L1 connected"
