@@ -36,11 +36,12 @@ import os
 import resource
 import signal
 import socket
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 import uvloop
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from contracts.service.gc_policy import GcPolicy
@@ -49,7 +50,14 @@ from contracts.service.metrics import ProcessMetrics
 from contracts.service.status import Readiness, StatusServer
 from contracts.settings import setting
 
-__all__ = ["ServiceRuntime", "ServiceSettings", "Stopping", "raise_open_file_limit", "run"]
+__all__ = [
+    "ServiceRuntime",
+    "ServiceSettings",
+    "Stopping",
+    "raise_open_file_limit",
+    "run",
+    "start_retrying",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +140,35 @@ def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main())
+
+
+async def start_retrying(
+    start: Callable[[], Awaitable[None]],
+    close: Callable[[], Awaitable[None]],
+    stopping: Stopping,
+    *,
+    logger: logging.Logger,
+    event: str,
+) -> bool:
+    """Run ``start`` until it succeeds, closing and waiting 0.5 s doubling to 10 s between tries.
+
+    A try that fails because Kafka cannot be reached (``KafkaError``, ``OSError``,
+    ``TimeoutError``) logs ``event`` (WARNING) and is tried again; any other error
+    propagates. Returns False when ``stopping`` is set before a try succeeded.
+    """
+    delay = 0.5
+    while not stopping.is_set():
+        try:
+            await start()
+            return True
+        except (KafkaError, OSError, TimeoutError) as exc:
+            logger.warning(event, extra={"error": repr(exc)})
+            with contextlib.suppress(Exception):
+                await close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+            delay = min(delay * 2, 10.0)
+    return False
 
 
 class Stopping:

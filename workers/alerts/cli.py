@@ -30,11 +30,10 @@ from typing import Any, TextIO
 
 import msgspec
 
-from contracts.bus.clients import producer
-from contracts.bus.command import UsageError, run_against_kafka
-from contracts.bus.follower import TopicFollower
+from contracts.bus.command import UsageError, run_against_kafka, write_record
+from contracts.bus.follower import read_to_end
 from contracts.cli import Command
-from contracts.envelopes import Alert, Silence, decode_alert, encode_silence, record_key
+from contracts.envelopes import Alert, Silence, decode_alert, encode_silence
 from contracts.headers import silence_headers, tombstone_headers
 from contracts.service.logs import configure_logging
 from contracts.service.runtime import run
@@ -65,13 +64,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 async def _read(kafka: KafkaSettings, topic: str, on_records: Callable[[list[Any]], None]) -> None:
-    follower = TopicFollower(kafka, topic, on_records, client_id="csms-alerts-cli")
-    try:
-        await follower.start()
-        if not await follower.wait_caught_up(READ_TIMEOUT):
-            raise TimeoutError(f"{topic} was not read to its end within {READ_TIMEOUT:g} s")
-    finally:
-        await follower.stop()
+    await read_to_end(kafka, topic, on_records, client_id="csms-alerts-cli", within=READ_TIMEOUT)
 
 
 async def read_alerts(kafka: KafkaSettings) -> dict[str, Alert]:
@@ -99,18 +92,13 @@ async def read_silences(kafka: KafkaSettings) -> SilenceTable:
 
 async def write_silence(kafka: KafkaSettings, silence_id: str, silence: Silence | None) -> None:
     """Write a silence, or its tombstone when ``silence`` is ``None``."""
-    client = producer(kafka, "csms-alerts-cli", enable_idempotence=False)
-    await client.start()
-    try:
-        if silence is None:
-            headers = tombstone_headers(SILENCES, silence_id, source=SOURCE, at=datetime.now(UTC))
-        else:
-            headers = silence_headers(silence, source=SOURCE)
-        await client.send_and_wait(
-            SILENCES.name, encode_silence(silence), key=record_key(silence_id), headers=headers
-        )
-    finally:
-        await client.stop()
+    if silence is None:
+        headers = tombstone_headers(SILENCES, silence_id, source=SOURCE, at=datetime.now(UTC))
+    else:
+        headers = silence_headers(silence, source=SOURCE)
+    await write_record(
+        kafka, SILENCES, silence_id, encode_silence(silence), headers, client_id="csms-alerts-cli"
+    )
 
 
 def _time(at: datetime | None) -> str:

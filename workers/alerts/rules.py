@@ -360,31 +360,22 @@ def _firmware(watch: Watch, now: datetime, limits: Thresholds) -> list[Condition
     if firmware is None:
         return []
     if firmware.failed:
-        summary = f"a firmware update failed: {firmware.status}"
-        return [
-            Condition(
-                "firmware_failed",
-                None,
-                None,
-                firmware.since,
-                timedelta(0),
-                summary,
-                {"status": firmware.status},
-            )
-        ]
-    if not firmware.final and now >= firmware.since.at + limits.firmware_timeout:
-        return [
-            Condition(
-                "firmware_failed",
-                None,
-                None,
-                firmware.since,
-                timedelta(0),
-                f"a firmware update is stuck at {firmware.status}",
-                {"status": firmware.status, "timed_out": True},
-            )
-        ]
-    return []
+        summary, details = f"a firmware update failed: {firmware.status}", {}
+    elif not firmware.final and now >= firmware.since.at + limits.firmware_timeout:
+        summary, details = f"a firmware update is stuck at {firmware.status}", {"timed_out": True}
+    else:
+        return []
+    return [
+        Condition(
+            "firmware_failed",
+            None,
+            None,
+            firmware.since,
+            timedelta(0),
+            summary,
+            {"status": firmware.status, **details},
+        )
+    ]
 
 
 def _security(watch: Watch, now: datetime, limits: Thresholds) -> list[Condition]:

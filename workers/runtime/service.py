@@ -18,16 +18,14 @@ all. The process:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
-from contracts.service.runtime import ServiceRuntime, ServiceSettings, Stopping
+from contracts.service.runtime import ServiceRuntime, ServiceSettings, Stopping, start_retrying
 from workers.runtime.changelog import UnusableTopics
 from workers.runtime.worker import Worker
 
@@ -63,7 +61,13 @@ async def serve(
         settings, registry=registry, readiness=worker.readiness, stopping=stopping
     ) as runtime:
         try:
-            if not await _start(worker, runtime.stopping):
+            if not await start_retrying(
+                worker.start,
+                worker.close,
+                runtime.stopping,
+                logger=log,
+                event="worker.kafka_unavailable",
+            ):
                 return 0
         except UnusableTopics as exc:
             log.error("worker.topics_unusable", extra={"error": str(exc)})
@@ -89,20 +93,3 @@ async def serve(
         await worker.close()
         log.info("worker.stopped", extra={"worker": worker.name, "status": status})
     return status
-
-
-async def _start(worker: Worker[Any, Any], stopping: Stopping) -> bool:
-    """Start ``worker``, retrying while Kafka cannot be reached; False if stopped meanwhile."""
-    delay = 0.5
-    while not stopping.is_set():
-        try:
-            await worker.start()
-            return True
-        except (KafkaError, OSError, TimeoutError) as exc:
-            log.warning("worker.kafka_unavailable", extra={"error": repr(exc)})
-            with contextlib.suppress(Exception):
-                await worker.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), delay)
-            delay = min(delay * 2, 10.0)
-    return False

@@ -23,11 +23,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO, get_args
 
-from contracts.bus.clients import producer
-from contracts.bus.command import UsageError, run_against_kafka
+from contracts.bus.command import UsageError, run_against_kafka, write_record
 from contracts.bus.follower import read_to_end
 from contracts.cli import Command
-from contracts.envelopes import IdTokenRecord, IdTokenStatus, encode_id_token, record_key
+from contracts.envelopes import IdTokenRecord, IdTokenStatus, encode_id_token
 from contracts.headers import id_token_headers, tombstone_headers
 from contracts.settings import KafkaSettings, add_arguments, load
 from contracts.topics import ID_TOKENS
@@ -53,18 +52,13 @@ async def read_id_tokens(kafka: KafkaSettings, *, within: float = READ_TIMEOUT) 
 
 async def write_id_token(kafka: KafkaSettings, id_token: str, record: IdTokenRecord | None) -> None:
     """Write an id token's record, or its tombstone when ``record`` is ``None``."""
-    client = producer(kafka, "csms-id-tokens-cli", enable_idempotence=False)
-    await client.start()
-    try:
-        if record is None:
-            headers = tombstone_headers(ID_TOKENS, id_token, source=SOURCE, at=datetime.now(UTC))
-        else:
-            headers = id_token_headers(record, source=SOURCE)
-        await client.send_and_wait(
-            ID_TOKENS.name, encode_id_token(record), key=record_key(id_token), headers=headers
-        )
-    finally:
-        await client.stop()
+    if record is None:
+        headers = tombstone_headers(ID_TOKENS, id_token, source=SOURCE, at=datetime.now(UTC))
+    else:
+        headers = id_token_headers(record, source=SOURCE)
+    await write_record(
+        kafka, ID_TOKENS, id_token, encode_id_token(record), headers, client_id="csms-id-tokens-cli"
+    )
 
 
 def _expiry(text: str) -> datetime | None:

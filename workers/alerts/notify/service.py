@@ -38,13 +38,12 @@ from typing import Protocol
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from contracts.bus.clients import consumer
 from contracts.bus.follower import Follower
 from contracts.envelopes import Alert, decode_alert
-from contracts.service.runtime import ServiceRuntime, Stopping
+from contracts.service.runtime import ServiceRuntime, Stopping, start_retrying
 from contracts.topics import ALERTS, SILENCES
 from workers.alerts.notify import alertmanager, webhook
 from workers.alerts.notify.backoff import delay
@@ -339,7 +338,13 @@ async def serve(settings: NotifySettings, *, stopping: Stopping | None = None) -
     async with ServiceRuntime(
         settings.service, registry=registry, readiness=notifier.readiness, stopping=stopping
     ) as runtime:
-        if not await _start(notifier, runtime.stopping):
+        if not await start_retrying(
+            notifier.start,
+            notifier.close,
+            runtime.stopping,
+            logger=log,
+            event="notify.kafka_unavailable",
+        ):
             return 0
         names = ", ".join(r.channel.name for r in notifier.receivers) or "no receivers"
         if not notifier.receivers:
@@ -361,20 +366,3 @@ async def serve(settings: NotifySettings, *, stopping: Stopping | None = None) -
             await running
         await notifier.close()
     return status
-
-
-async def _start(notifier: Notifier, stopping: Stopping) -> bool:
-    """Start ``notifier``, retrying while Kafka cannot be reached; False if stopped meanwhile."""
-    wait = 0.5
-    while not stopping.is_set():
-        try:
-            await notifier.start()
-            return True
-        except (KafkaError, OSError, TimeoutError) as exc:
-            log.warning("notify.kafka_unavailable", extra={"error": repr(exc)})
-            with contextlib.suppress(Exception):
-                await notifier.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), wait)
-            wait = min(wait * 2, 10.0)
-    return False
