@@ -41,7 +41,6 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 import uvloop
-from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from contracts.service.gc_policy import GcPolicy
@@ -147,21 +146,23 @@ async def start_retrying(
     close: Callable[[], Awaitable[None]],
     stopping: Stopping,
     *,
+    retry_on: tuple[type[BaseException], ...],
     logger: logging.Logger,
     event: str,
 ) -> bool:
     """Run ``start`` until it succeeds, closing and waiting 0.5 s doubling to 10 s between tries.
 
-    A try that fails because Kafka cannot be reached (``KafkaError``, ``OSError``,
-    ``TimeoutError``) logs ``event`` (WARNING) and is tried again; any other error
-    propagates. Returns False when ``stopping`` is set before a try succeeded.
+    A try that fails with one of ``retry_on`` (a Kafka that cannot be reached:
+    ``KafkaError``, ``OSError``, ``TimeoutError``) logs ``event`` (WARNING) and is
+    tried again; any other error propagates. Returns False when ``stopping`` is
+    set before a try succeeded.
     """
     delay = 0.5
     while not stopping.is_set():
         try:
             await start()
             return True
-        except (KafkaError, OSError, TimeoutError) as exc:
+        except retry_on as exc:
             logger.warning(event, extra={"error": repr(exc)})
             with contextlib.suppress(Exception):
                 await close()

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from contracts.service.runtime import ServiceRuntime, ServiceSettings, Stopping, start_retrying
@@ -65,6 +66,7 @@ async def serve(
                 worker.start,
                 worker.close,
                 runtime.stopping,
+                retry_on=(KafkaError, OSError, TimeoutError),
                 logger=log,
                 event="worker.kafka_unavailable",
             ):

@@ -38,6 +38,7 @@ from typing import Protocol
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from contracts.bus.clients import consumer
@@ -342,6 +343,7 @@ async def serve(settings: NotifySettings, *, stopping: Stopping | None = None) -
             notifier.start,
             notifier.close,
             runtime.stopping,
+            retry_on=(KafkaError, OSError, TimeoutError),
             logger=log,
             event="notify.kafka_unavailable",
         ):
