@@ -128,6 +128,11 @@ async def test_alertmanager_and_a_webhook_get_a_raised_then_cleared_alert(
         await _write(kafka, raised)
 
         assert wait_until(lambda: am.alerts(station_id=station), timeout=20), notifier.output
+        # the raised alert is posted again every second (CSMS_ALERTS_RESEND_INTERVAL)
+        assert wait_until(
+            lambda: notifier.metric("csms_alerts_reposts_total", {"outcome": "posted"}) >= 2,
+            timeout=10,
+        ), notifier.output
         (held,) = am.alerts(station_id=station)
         assert held["status"]["state"] == "active"
         assert held["labels"] == {

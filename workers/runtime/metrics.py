@@ -23,6 +23,7 @@ name                                        type       meaning
 ``csms_worker_checkpoints_total``           counter    checkpoints written and committed
 ``csms_worker_checkpoint_seconds``          histogram  from closing a checkpoint to its commit
 ``csms_worker_changelog_records_total``     counter    state records written to the changelog
+``csms_worker_rewinds_total``               counter    partitions restored after a write given up
 ==========================================  =========  =======================================
 """
 

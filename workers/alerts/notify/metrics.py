@@ -10,6 +10,9 @@ name                                               type       meaning
                                                               up), ``duplicate``, ``silenced``
 ``csms_alerts_notification_duration_seconds``      histogram  one delivery attempt (the POST), by
                                                               receiver
+``csms_alerts_reposts_total``                      counter    re-posts of the raised alerts to
+                                                              Alertmanager, by outcome: ``posted``,
+                                                              ``failed``
 =================================================  =========  ==================================
 """
 
@@ -28,6 +31,12 @@ class NotifyMetrics:
             "csms_alerts_notifications",
             "Alert records handled by a receiver, by outcome",
             ["receiver", "outcome"],
+            registry=registry,
+        )
+        self.reposts = Counter(
+            "csms_alerts_reposts",
+            "Re-posts of every raised alert to Alertmanager, by outcome (posted, failed)",
+            ["outcome"],
             registry=registry,
         )
         self.duration = Histogram(

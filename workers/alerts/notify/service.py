@@ -272,7 +272,7 @@ class Notifier:
         self.firing = FiringAlerts()
         self.silences = SilenceTable()
         self._clock = clock
-        metrics = NotifyMetrics(registry)
+        metrics = self._metrics = NotifyMetrics(registry)
         channels: list[Channel] = []
         self._alertmanager: AlertmanagerChannel | None = None
         if settings.alertmanager_url:
@@ -319,7 +319,9 @@ class Notifier:
             if alerts:
                 try:
                     await channel.send(alerts)
+                    self._metrics.reposts.labels("posted").inc()
                 except DeliveryFailed as exc:
+                    self._metrics.reposts.labels("failed").inc()
                     log.warning(
                         "notify.repost_failed",
                         extra={"receiver": channel.name, "alerts": len(alerts), "error": str(exc)},
