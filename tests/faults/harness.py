@@ -477,8 +477,11 @@ async def wait_in_sync(
     async with asyncio.timeout(timeout):
         while True:
             with contextlib.suppress(Exception):
-                described = [p for t in topics for p in await _describe(kafka, t, 5.0)]
-                if all(p["leader"] >= 0 and len(p["isr"]) >= replicas for p in described):
+                described = [await _describe(kafka, t, 5.0) for t in topics]
+                # a topic the cluster does not list yet describes as no partition: not in sync
+                if all(described) and all(
+                    p["leader"] >= 0 and len(p["isr"]) >= replicas for ps in described for p in ps
+                ):
                     return
             await asyncio.sleep(0.5)
 

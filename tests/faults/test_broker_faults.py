@@ -46,6 +46,7 @@ AFTER = 10.0  # seconds of load after the fault is healed
 
 async def _stations_on_busiest_leader(cluster: Cluster) -> tuple[int, list[str]]:
     """The node leading most ocpp.events.v1 partitions, and stations that write to them."""
+    await wait_in_sync(cluster.kafka)  # a fresh cluster may not list the partitions yet
     lead = await leaders(cluster.kafka)
     target = collections.Counter(lead.values()).most_common(1)[0][0]
     into = [p for p, node in lead.items() if node == target]
